@@ -1,0 +1,1 @@
+"""Registry backends, one class per module; the client libraries are imported lazily."""

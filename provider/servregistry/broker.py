@@ -1,0 +1,374 @@
+"""The Broker: checks ownership, then asks a registry backend to write.
+
+Semantics follow the seed (``cnwan-semantics.md`` §2) with these deliberate changes:
+
+* no lock is held across network I/O: the Broker keeps no mutable state, and backends are
+  thread-safe;
+* inputs are never mutated: owner and persistent metadata go into copies;
+* the whole desired endpoint set is validated (model rules, the backend's own rules, duplicate
+  names) before anything is written;
+* an optional *stack* pair (e.g. ``pulumi-stack: proj/dev``) narrows ownership: with it set, an
+  object is ours only if it carries both our owner pair and our stack pair. The metadata
+  comparison ignores both pairs;
+* removals check that the parent is ours before touching any child (seed §11 item 3), delete our
+  children one by one before the parent (so a backend that refuses non-empty parents works, and a
+  service holding a foreign endpoint is never cascaded away), and report child failures instead
+  of swallowing them (§11 item 2);
+* losing a create race (``AlreadyExistsError``) re-reads and continues, so a retry converges.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Iterable, Mapping
+from typing import TypeVar
+
+from servregistry import errors
+from servregistry.model import Endpoint, MetadataPair, Namespace, RegistryObject, Service
+from servregistry.registry import BatchEndpointWriter, EndpointChanges, ServiceRegistry
+
+__all__ = ["DEFAULT_OWNER", "Broker"]
+
+DEFAULT_OWNER_KEY = "owner"
+DEFAULT_OWNER_VALUE = "cnwan-operator"
+DEFAULT_OWNER = MetadataPair(DEFAULT_OWNER_KEY, DEFAULT_OWNER_VALUE)
+
+_Obj = TypeVar("_Obj", Namespace, Service)
+EndpointErrors = dict[str, errors.ServiceRegistryError]
+
+
+class Broker:
+    """Reflect desired namespaces, services and endpoints into a registry, owner-safely.
+
+    ``owner`` is the pair written on everything we create and required on everything we change
+    or delete; an empty key or value falls back to ``owner`` / ``cnwan-operator``.
+    ``persistent_metadata`` pairs are added to services only, after (and over) user metadata.
+    ``stack``, when given, is a second pair we write and require (see the module docstring).
+    """
+
+    def __init__(
+        self,
+        registry: ServiceRegistry | None,
+        owner: MetadataPair = DEFAULT_OWNER,
+        persistent_metadata: Iterable[MetadataPair] = (),
+        stack: MetadataPair | None = None,
+    ) -> None:
+        if registry is None:
+            raise errors.RegistryNotProvidedError()
+        self.registry: ServiceRegistry | None = registry
+        self.owner = MetadataPair(owner.key or DEFAULT_OWNER_KEY, owner.value or DEFAULT_OWNER_VALUE)
+        self.persistent_metadata = tuple(persistent_metadata)
+        self.stack = stack
+
+    # ownership ------------------------------------------------------------------------------
+
+    @property
+    def _marks(self) -> tuple[MetadataPair, ...]:
+        return (self.owner,) if self.stack is None else (self.owner, self.stack)
+
+    def owns(self, obj: RegistryObject) -> bool:
+        """Whether ``obj`` carries our owner pair (and our stack pair, when one is set)."""
+        return all(obj.has(mark) for mark in self._marks)
+
+    def describe_owner(self, obj: RegistryObject) -> str:
+        """Say who owns ``obj`` in words, for error messages."""
+        parts = []
+        for mark in self._marks:
+            value = obj.metadata.get(mark.key)
+            if value is None:
+                parts.append(f"it has no {mark.key!r} key")
+            elif value != mark.value:
+                parts.append(f"{mark.key}={value!r}, not {mark.value!r}")
+        return "; ".join(parts) if parts else f"owned by us ({self.owner.key}={self.owner.value})"
+
+    def same_metadata(self, a: Mapping[str, str], b: Mapping[str, str]) -> bool:
+        """Compare two metadata maps, ignoring our owner (and stack) pair where present."""
+        return self._strip(a) == self._strip(b)
+
+    def _strip(self, metadata: Mapping[str, str]) -> dict[str, str]:
+        marks = {m.key: m.value for m in self._marks}
+        return {k: v for k, v in metadata.items() if marks.get(k) != v}
+
+    def _stamp(self, metadata: Mapping[str, str], *extra: MetadataPair) -> dict[str, str]:
+        stamped = dict(metadata)
+        for pair in (*self._marks, *extra):
+            stamped[pair.key] = pair.value
+        return stamped
+
+    def _registry(self) -> ServiceRegistry:
+        if self.registry is None:
+            raise errors.RegistryNotProvidedError()
+        return self.registry
+
+    # namespaces and services ------------------------------------------------------------------
+
+    def manage_ns(self, ns: Namespace | None) -> Namespace:
+        """Create the namespace, or update its metadata if it is ours and differs.
+
+        Checks, in order: a registry is set, ``ns`` is given, its name is not empty, the backend
+        accepts it. A namespace we do not own is returned as the registry holds it, unchanged and
+        without error (as in the seed): check :meth:`owns` on the result.
+        """
+        reg = self._registry()
+        if ns is None:
+            raise errors.NamespaceNotProvidedError()
+        if not ns.name:
+            raise errors.NamespaceNameNotProvidedError()
+        desired = ns.model_copy(update={"metadata": self._stamp(ns.metadata)})
+        reg.validate(desired)
+        return self._manage(desired, lambda: reg.get_ns(ns.name), reg.create_ns, reg.update_ns)
+
+    def manage_serv(self, serv: Service | None) -> Service:
+        """Create the service, or update its metadata if it is ours and differs.
+
+        Checks, in order: registry, ``serv`` given, service name, namespace name, backend rules.
+        Persistent metadata is applied over the caller's metadata. The namespace is neither
+        created nor checked here. A foreign service is returned unchanged, without error.
+        """
+        reg = self._registry()
+        if serv is None:
+            raise errors.ServiceNotProvidedError()
+        if not serv.name:
+            raise errors.ServiceNameNotProvidedError()
+        if not serv.ns_name:
+            raise errors.NamespaceNameNotProvidedError()
+        metadata = self._stamp(serv.metadata, *self.persistent_metadata)
+        desired = serv.model_copy(update={"metadata": metadata})
+        reg.validate(desired)
+        return self._manage(
+            desired, lambda: reg.get_serv(serv.ns_name, serv.name), reg.create_serv, reg.update_serv
+        )
+
+    def _manage(
+        self,
+        desired: _Obj,
+        get: Callable[[], _Obj],
+        create: Callable[[_Obj], _Obj],
+        update: Callable[[_Obj], _Obj],
+    ) -> _Obj:
+        try:
+            current = get()
+        except errors.NotFoundError:
+            try:
+                return create(desired)
+            except errors.AlreadyExistsError:
+                current = get()  # lost a create race: carry on as if it had existed
+        if not self.owns(current):
+            return current
+        if self.same_metadata(desired.metadata, current.metadata):
+            return current
+        return update(desired)
+
+    # endpoints --------------------------------------------------------------------------------
+
+    def manage_serv_endps(
+        self, ns_name: str, serv_name: str, endpoints: Iterable[Endpoint | None] | None
+    ) -> EndpointErrors:
+        """Make the service's endpoints we own equal ``endpoints``; never touch foreign ones.
+
+        Every desired endpoint is validated before anything is written (raising
+        InvalidInputError naming ``endpoints[i]``). Each endpoint is written under
+        ``ns_name``/``serv_name`` whatever its own fields say. An empty list removes every
+        endpoint we own. Returns a map endpoint name → error: each foreign endpoint of the
+        service (``EndpointNotOwnedError``, left alone) and each write that failed.
+        """
+        reg = self._registry()
+        _require_names(ns_name, serv_name)
+        desired = self._desired_endpoints(reg, ns_name, serv_name, endpoints or ())
+        current = reg.list_endp(ns_name, serv_name)
+        failures: EndpointErrors = {}
+        create: list[Endpoint] = []
+        update: list[Endpoint] = []
+        delete: list[str] = []
+        for registered in current:
+            wanted = desired.pop(registered.name, None)
+            if not self.owns(registered):
+                failures[registered.name] = errors.EndpointNotOwnedError(
+                    f"endpoint {registered.name!r} of {ns_name}/{serv_name} is not ours "
+                    f"({self.describe_owner(registered)}); left alone"
+                )
+            elif wanted is None:
+                delete.append(registered.name)
+            elif not self._same_endpoint(wanted, registered):
+                update.append(wanted)
+        create.extend(desired.values())
+        changes = EndpointChanges(
+            ns_name, serv_name, create, update, delete, current={e.name: e for e in current}
+        )
+        failures.update(self._apply(reg, changes))
+        return failures
+
+    def _desired_endpoints(
+        self,
+        reg: ServiceRegistry,
+        ns_name: str,
+        serv_name: str,
+        endpoints: Iterable[Endpoint | None],
+    ) -> dict[str, Endpoint]:
+        desired: dict[str, Endpoint] = {}
+        for index, endp in enumerate(endpoints):
+            if endp is None:
+                raise errors.EndpointNotProvidedError(field=f"endpoints[{index}]")
+            if not endp.name:
+                raise errors.EndpointNameNotProvidedError(field=f"endpoints[{index}].name")
+            wanted = endp.model_copy(
+                update={
+                    "ns_name": ns_name,
+                    "serv_name": serv_name,
+                    "metadata": self._stamp(endp.metadata),
+                }
+            )
+            earlier = desired.get(wanted.name)
+            if earlier is not None and earlier != wanted:
+                raise errors.InvalidInputError(
+                    field=f"endpoints[{index}].name",
+                    rule=f"endpoint name {wanted.name!r} is given twice with different "
+                    "address, port or metadata",
+                )
+            reg.validate(wanted)
+            desired[wanted.name] = wanted
+        return desired
+
+    def _same_endpoint(self, a: Endpoint, b: Endpoint) -> bool:
+        return (
+            a.port == b.port
+            and _same_address(a.address, b.address)
+            and self.same_metadata(a.metadata, b.metadata)
+        )
+
+    @staticmethod
+    def _apply(reg: ServiceRegistry, changes: EndpointChanges) -> EndpointErrors:
+        if not len(changes):
+            return {}
+        if isinstance(reg, BatchEndpointWriter):
+            return reg.apply_endpoint_changes(changes)
+        failures: EndpointErrors = {}
+        for name in changes.delete:
+            _collect(failures, name, lambda n=name: reg.delete_endp(changes.ns_name, changes.serv_name, n))
+        for endp in changes.update:
+            _collect(failures, endp.name, lambda e=endp: reg.update_endp(e))
+        for endp in changes.create:
+            _collect(failures, endp.name, lambda e=endp: reg.create_endp(e))
+        return failures
+
+    # removal ----------------------------------------------------------------------------------
+
+    def remove_ns(self, ns_name: str, force_not_empty: bool = False) -> None:
+        """Delete the namespace if it is ours; with force, first delete our services in it.
+
+        Missing namespace: nothing to do. Otherwise, in order: a non-empty namespace without
+        force raises NamespaceNotEmptyError; a namespace not ours raises NamespaceNotOwnedError
+        (nothing deleted); our services are removed (each as :meth:`remove_serv` with force); if
+        foreign services remain, NamespaceHasForeignServicesError and the namespace is kept.
+        """
+        reg = self._registry()
+        if not ns_name:
+            raise errors.NamespaceNameNotProvidedError()
+        try:
+            ns = reg.get_ns(ns_name)
+        except errors.NotFoundError:
+            return
+        services = reg.list_serv(ns_name)
+        label = f"namespace {ns_name!r}"
+        if services and not force_not_empty:
+            raise errors.NamespaceNotEmptyError(f"{label} is not empty: {_names(services)}")
+        if not self.owns(ns):
+            raise errors.NamespaceNotOwnedError(f"{label} is not ours ({self.describe_owner(ns)})")
+        failures: dict[str, errors.ServiceRegistryError] = {}
+        foreign = [s for s in services if not self.owns(s)]
+        for serv in services:
+            if self.owns(serv):
+                _collect(failures, serv.name, lambda s=serv.name: self.remove_serv(ns_name, s, True))
+        if foreign:
+            raise errors.NamespaceHasForeignServicesError(
+                f"{label} kept: it holds services that are not ours ({_names(foreign)})"
+                + _failure_text(failures)
+            )
+        _raise_failures(label, failures)
+        _ignore_missing(lambda: reg.delete_ns(ns_name))
+
+    def remove_serv(self, ns_name: str, serv_name: str, force_not_empty: bool = False) -> None:
+        """Delete the service if it is ours; with force, first delete our endpoints in it.
+
+        The same steps as :meth:`remove_ns`, one level down: ServiceNotEmptyError,
+        ServiceNotOwnedError, then ServiceHasForeignEndpointsError when foreign endpoints remain.
+        """
+        reg = self._registry()
+        _require_names(ns_name, serv_name)
+        try:
+            serv = reg.get_serv(ns_name, serv_name)
+        except errors.NotFoundError:
+            return
+        endpoints = reg.list_endp(ns_name, serv_name)
+        label = f"service {ns_name}/{serv_name}"
+        if endpoints and not force_not_empty:
+            raise errors.ServiceNotEmptyError(f"{label} is not empty: {_names(endpoints)}")
+        if not self.owns(serv):
+            raise errors.ServiceNotOwnedError(f"{label} is not ours ({self.describe_owner(serv)})")
+        foreign = [e for e in endpoints if not self.owns(e)]
+        owned = [e.name for e in endpoints if self.owns(e)]
+        changes = EndpointChanges(
+            ns_name, serv_name, delete=owned, current={e.name: e for e in endpoints}
+        )
+        failures = {
+            name: exc
+            for name, exc in self._apply(reg, changes).items()
+            if not isinstance(exc, errors.NotFoundError)
+        }
+        if foreign:
+            raise errors.ServiceHasForeignEndpointsError(
+                f"{label} kept: it holds endpoints that are not ours ({_names(foreign)})"
+                + _failure_text(failures)
+            )
+        _raise_failures(label, failures)
+        _ignore_missing(lambda: reg.delete_serv(ns_name, serv_name))
+
+
+def _require_names(ns_name: str, serv_name: str) -> None:
+    if not ns_name:
+        raise errors.NamespaceNameNotProvidedError()
+    if not serv_name:
+        raise errors.ServiceNameNotProvidedError()
+
+
+def _same_address(a: str, b: str) -> bool:
+    try:
+        return ipaddress.ip_address(a) == ipaddress.ip_address(b)
+    except ValueError:
+        return a == b
+
+
+def _names(objs: Iterable[RegistryObject]) -> str:
+    names = sorted(o.name for o in objs)
+    shown = ", ".join(names[:10])
+    return f"{shown}, … ({len(names)} in all)" if len(names) > 10 else shown
+
+
+def _collect(
+    failures: dict[str, errors.ServiceRegistryError], name: str, action: Callable[[], object]
+) -> None:
+    try:
+        action()
+    except errors.ServiceRegistryError as exc:
+        failures[name] = exc
+
+
+def _failure_text(failures: Mapping[str, errors.ServiceRegistryError]) -> str:
+    if not failures:
+        return ""
+    return "; and these could not be removed: " + "; ".join(
+        f"{name}: {exc}" for name, exc in sorted(failures.items())
+    )
+
+
+def _raise_failures(label: str, failures: Mapping[str, errors.ServiceRegistryError]) -> None:
+    if failures:
+        first = next(iter(failures.values()))
+        raise type(first)(f"{label} kept" + _failure_text(failures)) from first
+
+
+def _ignore_missing(action: Callable[[], object]) -> None:
+    try:
+        action()
+    except errors.NotFoundError:
+        pass

@@ -1,0 +1,20 @@
+"""Shared fixtures. ``registry`` is parametrized over every backend: each backend module in
+``tests/fixtures/`` provides a ``<name>_registry`` fixture yielding a fresh, empty registry on a
+real server (started once per session, on loopback). A backend whose server or client library is
+missing makes its tests fail loudly; nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+#: every backend the conformance suite runs against
+BACKENDS = ["sqlite", "etcd"]
+
+pytest_plugins = [f"tests.fixtures.{name}" for name in BACKENDS] + ["tests.fixtures.servers"]
+
+
+@pytest.fixture(params=BACKENDS)
+def registry(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    """A fresh, empty registry of each backend in turn."""
+    return request.getfixturevalue(f"{request.param}_registry")
