@@ -56,7 +56,9 @@ class Broker:
         if registry is None:
             raise errors.RegistryNotProvidedError()
         self.registry: ServiceRegistry | None = registry
-        self.owner = MetadataPair(owner.key or DEFAULT_OWNER_KEY, owner.value or DEFAULT_OWNER_VALUE)
+        self.owner = MetadataPair(
+            owner.key or DEFAULT_OWNER_KEY, owner.value or DEFAULT_OWNER_VALUE
+        )
         self.persistent_metadata = tuple(persistent_metadata)
         self.stack = stack
 
@@ -244,7 +246,11 @@ class Broker:
             return reg.apply_endpoint_changes(changes)
         failures: EndpointErrors = {}
         for name in changes.delete:
-            _collect(failures, name, lambda n=name: reg.delete_endp(changes.ns_name, changes.serv_name, n))
+            _collect(
+                failures,
+                name,
+                lambda n=name: reg.delete_endp(changes.ns_name, changes.serv_name, n),
+            )
         for endp in changes.update:
             _collect(failures, endp.name, lambda e=endp: reg.update_endp(e))
         for endp in changes.create:
@@ -278,7 +284,9 @@ class Broker:
         foreign = [s for s in services if not self.owns(s)]
         for serv in services:
             if self.owns(serv):
-                _collect(failures, serv.name, lambda s=serv.name: self.remove_serv(ns_name, s, True))
+                _collect(
+                    failures, serv.name, lambda s=serv.name: self.remove_serv(ns_name, s, True)
+                )
         if foreign:
             raise errors.NamespaceHasForeignServicesError(
                 f"{label} kept: it holds services that are not ours ({_names(foreign)})"

@@ -1,0 +1,19 @@
+# The two commands README.md leads with: `make demo` (main job) and `make test` (whole suite).
+.PHONY: demo test lint bench bootstrap
+
+bootstrap:
+	bash scripts/bootstrap
+
+demo:
+	bash scripts/demo
+
+test:
+	bash scripts/test
+
+lint: bootstrap
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy
+
+bench: bootstrap
+	.venv/bin/python -m bench.endpoint_sets
