@@ -19,8 +19,10 @@ Semantics follow the seed (``cnwan-semantics.md`` §2) with these deliberate cha
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 from collections.abc import Callable, Iterable, Mapping
+from functools import partial
 from typing import TypeVar
 
 from servregistry import errors
@@ -245,16 +247,13 @@ class Broker:
         if isinstance(reg, BatchEndpointWriter):
             return reg.apply_endpoint_changes(changes)
         failures: EndpointErrors = {}
+        ns_name, serv_name = changes.ns_name, changes.serv_name
         for name in changes.delete:
-            _collect(
-                failures,
-                name,
-                lambda n=name: reg.delete_endp(changes.ns_name, changes.serv_name, n),
-            )
+            _collect(failures, name, partial(reg.delete_endp, ns_name, serv_name, name))
         for endp in changes.update:
-            _collect(failures, endp.name, lambda e=endp: reg.update_endp(e))
+            _collect(failures, endp.name, partial(reg.update_endp, endp))
         for endp in changes.create:
-            _collect(failures, endp.name, lambda e=endp: reg.create_endp(e))
+            _collect(failures, endp.name, partial(reg.create_endp, endp))
         return failures
 
     # removal ----------------------------------------------------------------------------------
@@ -284,9 +283,7 @@ class Broker:
         foreign = [s for s in services if not self.owns(s)]
         for serv in services:
             if self.owns(serv):
-                _collect(
-                    failures, serv.name, lambda s=serv.name: self.remove_serv(ns_name, s, True)
-                )
+                _collect(failures, serv.name, partial(self.remove_serv, ns_name, serv.name, True))
         if foreign:
             raise errors.NamespaceHasForeignServicesError(
                 f"{label} kept: it holds services that are not ours ({_names(foreign)})"
@@ -376,7 +373,5 @@ def _raise_failures(label: str, failures: Mapping[str, errors.ServiceRegistryErr
 
 
 def _ignore_missing(action: Callable[[], object]) -> None:
-    try:
+    with contextlib.suppress(errors.NotFoundError):
         action()
-    except errors.NotFoundError:
-        pass

@@ -6,7 +6,7 @@ tree; a raw client exception never escapes, it is kept as ``__cause__``::
 
     ServiceRegistryError
     ├── RegistryNotProvidedError          no registry given to the Broker
-    ├── MissingDependencyError            the backend's client library is not installed (ImportError)
+    ├── MissingDependencyError            a backend's client library is missing (ImportError)
     ├── InvalidInputError                 bad input, raised before anything is written (ValueError)
     │   ├── NamespaceNotProvidedError
     │   ├── NamespaceNameNotProvidedError

@@ -25,7 +25,7 @@ _NAME_ERRORS: dict[str, type[errors.InvalidInputError]] = {
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", str_strict=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     #: which ``*NameNotProvidedError`` an empty ``name`` raises
     _name_error: ClassVar[type[errors.InvalidInputError]] = errors.InvalidInputError
@@ -87,7 +87,8 @@ class Service(_Named):
     ns_name: str = Field(min_length=1)
 
     def __init__(self, name: str, ns_name: str, metadata: Mapping[str, str] | None = None) -> None:
-        super().__init__(name=name, ns_name=ns_name, metadata=dict(metadata or {}))
+        data: dict[str, Any] = {"name": name, "ns_name": ns_name, "metadata": dict(metadata or {})}
+        super().__init__(**data)
 
 
 class Endpoint(_Named):
@@ -113,14 +114,15 @@ class Endpoint(_Named):
         port: int,
         metadata: Mapping[str, str] | None = None,
     ) -> None:
-        super().__init__(
-            name=name,
-            ns_name=ns_name,
-            serv_name=serv_name,
-            address=address,
-            port=port,
-            metadata=dict(metadata or {}),
-        )
+        data: dict[str, Any] = {
+            "name": name,
+            "ns_name": ns_name,
+            "serv_name": serv_name,
+            "address": address,
+            "port": port,
+            "metadata": dict(metadata or {}),
+        }
+        super().__init__(**data)
 
     @field_validator("address")
     @classmethod

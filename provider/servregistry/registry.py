@@ -25,7 +25,7 @@ set with one call instead of one call per endpoint.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 from urllib.parse import urlsplit
@@ -151,6 +151,5 @@ def open_registry(url: str) -> ServiceRegistry:
             rule=f"unknown registry scheme {scheme!r}; known: "
             + ", ".join(sorted(KNOWN_IMPLEMENTATIONS)),
         )
-    cls = _load(scheme)
-    registry: ServiceRegistry = cls.from_url(url)
-    return registry
+    from_url: Callable[[str], ServiceRegistry] = getattr(_load(scheme), "from_url")  # noqa: B009
+    return from_url(url)
