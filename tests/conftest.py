@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 #: every backend the conformance suite runs against
-BACKENDS = ["sqlite"]
+BACKENDS = ["sqlite", "etcd"]
 
 pytest_plugins = [f"tests.fixtures.{name}" for name in BACKENDS] + ["tests.fixtures.servers"]
 

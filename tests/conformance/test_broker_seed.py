@@ -1,4 +1,4 @@
-"""The seed's broker tests (cnwan-semantics.md §10.1–10.4), run over every real backend."""
+"""The seed's broker tests (cnwan-semantics.md §10.1-10.4), run over every real backend."""
 
 from __future__ import annotations
 

@@ -1,0 +1,509 @@
+"""etcd v3 backend (``python3-etcd3``, imported as ``etcd3``) in the CN-WAN key layout.
+
+Every write is one transaction guarded as the seed's (parents exist; the object does not exist
+for a create, exists for an update) and, when this registry has read the object, on the object's
+own ``mod_revision``: a change made by someone else between our read and our write fails with
+``ConflictError`` instead of being overwritten. Deleting ``prod`` removes the key and the range
+``prod/…`` only, never ``prod-eu``. Endpoint sets are written in batched transactions of at most
+``MAX_TXN_OPS`` operations (etcd's default ``--max-txn-ops`` is 128 for both compares and ops).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import parse_qs, urlsplit
+
+from servregistry import errors
+from servregistry.backends import etcd_layout as layout
+from servregistry.backends.base import BaseRegistry
+from servregistry.backends.sqlite import check_name
+from servregistry.model import Endpoint, Namespace, RegistryObject, Service
+from servregistry.registry import EndpointChanges
+
+try:
+    import etcd3
+    import grpc
+    from etcd3 import exceptions as etcd_exceptions
+    from etcd3.utils import prefix_range_end
+except ImportError as exc:  # pragma: no cover - exercised by open_registry's message
+    raise errors.MissingDependencyError(
+        "the etcd backend needs python3-etcd3: pip install 'pulumi-servregistry[etcd]'"
+    ) from exc
+
+__all__ = ["MAX_TXN_OPS", "EtcdRegistry"]
+
+log = logging.getLogger(__name__)
+
+#: etcd's default --max-txn-ops; a batch keeps compares and operations within it
+MAX_TXN_OPS = 128
+#: etcd refuses requests over 1.5 MiB; we refuse values over 1 MiB before writing
+MAX_VALUE_BYTES = 1024 * 1024
+PASSWORD_ENV = "SERVREGISTRY_ETCD_PASSWORD"
+_REVISION_CACHE_SIZE = 200_000
+
+_T = TypeVar("_T")
+_Obj = TypeVar("_Obj", Namespace, Service, Endpoint)
+
+
+@dataclass(frozen=True)
+class _Write:
+    """One guarded write: compares that must hold, then the operations."""
+
+    name: str
+    compares: list[Any]
+    ops: list[Any]
+    on_failure: Callable[[], errors.ServiceRegistryError]
+
+
+class EtcdRegistry(BaseRegistry):
+    """A registry in etcd. ``EtcdRegistry(["127.0.0.1:2379"], prefix=None, user=None, ...)``.
+
+    The client is built on first use (the object pickles as plain configuration, never with
+    its password). ``timeout`` bounds every call; a deadline raises ``RegistryTimeoutError``.
+    """
+
+    def __init__(
+        self,
+        endpoints: Sequence[str],
+        prefix: str | None = None,
+        *,
+        user: str | None = None,
+        password: str | None = None,
+        ca_cert: str | None = None,
+        cert_key: str | None = None,
+        cert_cert: str | None = None,
+        tls: bool = False,
+        timeout: float = 15.0,
+    ) -> None:
+        if not endpoints:
+            raise errors.InvalidInputError(field="registry.endpoints", rule="no etcd endpoints")
+        self.endpoints = [_host_port(e) for e in endpoints]
+        self.prefix = layout.parse_prefix(prefix)
+        self.user = user
+        self._password = password
+        self.ca_cert, self.cert_key, self.cert_cert = ca_cert, cert_key, cert_cert
+        self.tls = tls or ca_cert is not None
+        self.timeout = float(timeout)
+        self._client: Any = None
+        self._lock = threading.Lock()
+        self._revisions: OrderedDict[str, int] = OrderedDict()
+        self._revisions_lock = threading.Lock()
+
+    @classmethod
+    def from_url(cls, url: str) -> EtcdRegistry:
+        """``etcd[s]://host:port[,host:port]/prefix?timeout=15&user=NAME&ca_cert=PATH...``.
+
+        A path of ``""`` or ``/`` keeps the default prefix ``/service-registry/``; pass
+        ``?prefix=/`` for the root. The password is never part of the URL: it comes from
+        ``$SERVREGISTRY_ETCD_PASSWORD`` (or the ``password`` argument).
+        """
+        parts = urlsplit(url)
+        if "@" in parts.netloc:
+            raise errors.InvalidInputError(
+                field="registry",
+                rule="credentials do not belong in the etcd URL; pass ?user=NAME and set the "
+                f"password in ${PASSWORD_ENV} (or the stack secret servregistry:etcdPassword)",
+            )
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        unknown = set(query) - {"timeout", "user", "ca_cert", "cert_key", "cert_cert", "prefix"}
+        if unknown:
+            raise errors.InvalidInputError(
+                field="registry", rule=f"unknown etcd URL options: {', '.join(sorted(unknown))}"
+            )
+        path = parts.path.strip("/")
+        prefix = query.get("prefix", path or None)
+        try:
+            timeout = float(query.get("timeout", "15"))
+        except ValueError:
+            raise errors.InvalidInputError(
+                field="registry", rule=f"timeout {query['timeout']!r} is not a number"
+            ) from None
+        return cls(
+            [e for e in parts.netloc.split(",") if e],
+            prefix,
+            user=query.get("user"),
+            ca_cert=query.get("ca_cert"),
+            cert_key=query.get("cert_key"),
+            cert_cert=query.get("cert_cert"),
+            tls=parts.scheme == "etcds",
+            timeout=timeout,
+        )
+
+    def __repr__(self) -> str:
+        hosts = ",".join(f"{h}:{p}" for h, p in self.endpoints)
+        return f"EtcdRegistry({hosts!r}, prefix={self.prefix!r}, user={self.user!r})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._password = None
+        self._client = None
+        self._lock = threading.Lock()
+        self._revisions = OrderedDict()
+        self._revisions_lock = threading.Lock()
+
+    # client -----------------------------------------------------------------------------------
+
+    @property
+    def client(self) -> Any:
+        """The etcd client, built on first use."""
+        with self._lock:
+            if self._client is None:
+                with _mapped():
+                    self._client = self._connect()
+            return self._client
+
+    def _connect(self) -> Any:
+        creds = None
+        if self.tls:
+            creds = etcd3.MultiEndpointEtcd3Client.get_secure_creds(
+                self.ca_cert, self.cert_key, self.cert_cert
+            )
+        eps = [
+            etcd3.Endpoint(host, port, secure=self.tls, creds=creds, time_retry=5.0)
+            for host, port in self.endpoints
+        ]
+        password = self._password or os.environ.get(PASSWORD_ENV)
+        if self.user and not password:
+            raise errors.InvalidInputError(
+                field="registry.password",
+                rule=f"user {self.user!r} needs a password: set ${PASSWORD_ENV}",
+            )
+        return etcd3.MultiEndpointEtcd3Client(
+            endpoints=eps,
+            timeout=self.timeout,
+            user=self.user,
+            password=password if self.user else None,
+            failover=len(eps) > 1,
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    def validate(self, obj: RegistryObject) -> None:
+        check_name(obj)
+        if len(layout.encode(obj)) > MAX_VALUE_BYTES:
+            kind = type(obj).__name__.lower()
+            raise errors.InvalidInputError(
+                field=f"{kind}.metadata",
+                rule=f"the stored value would exceed {MAX_VALUE_BYTES} bytes",
+            )
+
+    # revisions --------------------------------------------------------------------------------
+
+    def _seen(self, key: str, revision: int | None) -> None:
+        with self._revisions_lock:
+            if revision is None:
+                self._revisions.pop(key, None)
+                return
+            self._revisions[key] = revision
+            self._revisions.move_to_end(key)
+            while len(self._revisions) > _REVISION_CACHE_SIZE:
+                self._revisions.popitem(last=False)
+
+    def _revision(self, key: str) -> int | None:
+        with self._revisions_lock:
+            return self._revisions.get(key)
+
+    def _forget_range(self, key: str) -> None:
+        with self._revisions_lock:
+            for k in [k for k in self._revisions if k == key or k.startswith(key + "/")]:
+                del self._revisions[k]
+
+    # reads ------------------------------------------------------------------------------------
+
+    def _get(self, kind: type[_Obj], key: str, label: str) -> _Obj:
+        with _mapped():
+            value, meta = self.client.get(key)
+        if value is None:
+            self._seen(key, None)
+            raise errors.NotFoundError(f"{label} not found")
+        self._seen(key, meta.mod_revision)
+        obj = layout.decode(kind, value)
+        assert isinstance(obj, kind)
+        return obj
+
+    def _list(self, kind: type[_Obj], base: str) -> list[_Obj]:
+        with _mapped():
+            found = list(self.client.get_prefix(base, sort_order="ascend", sort_target="key"))
+        result: list[_Obj] = []
+        for value, meta in found:
+            key = meta.key.decode()
+            if layout.child_name(key, base) is None:
+                continue
+            try:
+                obj = layout.decode(kind, value)
+            except errors.BackendError as exc:
+                log.warning("skipping undecodable value at %s: %s", key, exc)
+                continue
+            assert isinstance(obj, kind)
+            self._seen(key, meta.mod_revision)
+            result.append(obj)
+        return result
+
+    def get_ns(self, name: str) -> Namespace:
+        _need(name, errors.NamespaceNameNotProvidedError)
+        return self._get(Namespace, layout.ns_key(self.prefix, name), f"namespace {name!r}")
+
+    def list_ns(self) -> list[Namespace]:
+        return self._list(Namespace, f"{self.prefix}namespaces/")
+
+    def get_serv(self, ns_name: str, serv_name: str) -> Service:
+        _need(ns_name, errors.NamespaceNameNotProvidedError)
+        _need(serv_name, errors.ServiceNameNotProvidedError)
+        key = layout.serv_key(self.prefix, ns_name, serv_name)
+        return self._get(Service, key, f"service {ns_name}/{serv_name}")
+
+    def list_serv(self, ns_name: str) -> list[Service]:
+        _need(ns_name, errors.NamespaceNameNotProvidedError)
+        return self._list(Service, layout.ns_key(self.prefix, ns_name) + "/services/")
+
+    def get_endp(self, ns_name: str, serv_name: str, endp_name: str) -> Endpoint:
+        _need(ns_name, errors.NamespaceNameNotProvidedError)
+        _need(serv_name, errors.ServiceNameNotProvidedError)
+        _need(endp_name, errors.EndpointNameNotProvidedError)
+        key = layout.endp_key(self.prefix, ns_name, serv_name, endp_name)
+        return self._get(Endpoint, key, f"endpoint {ns_name}/{serv_name}/{endp_name}")
+
+    def list_endp(self, ns_name: str, serv_name: str) -> list[Endpoint]:
+        _need(ns_name, errors.NamespaceNameNotProvidedError)
+        _need(serv_name, errors.ServiceNameNotProvidedError)
+        base = layout.serv_key(self.prefix, ns_name, serv_name) + "/endpoints/"
+        return self._list(Endpoint, base)
+
+    # guarded writes ---------------------------------------------------------------------------
+
+    def _parents(self, obj: RegistryObject) -> list[tuple[str, str]]:
+        """(key, message) for each parent that must exist."""
+        if isinstance(obj, Namespace):
+            return []
+        parents = [
+            (
+                layout.ns_key(self.prefix, obj.ns_name),
+                f"namespace with name {obj.ns_name} does not exist",
+            )
+        ]
+        if isinstance(obj, Endpoint):
+            parents.append(
+                (
+                    layout.serv_key(self.prefix, obj.ns_name, obj.serv_name),
+                    f"service with name {obj.serv_name} does not exist",
+                )
+            )
+        return parents
+
+    def _put_write(self, obj: RegistryObject, *, update: bool) -> _Write:
+        tx = self.client.transactions
+        key = layout.key_of(self.prefix, obj)
+        parents = self._parents(obj)
+        compares = [tx.create(parent) > 0 for parent, _ in parents]
+        seen = self._revision(key) if update else None
+        if update and seen is not None:
+            compares.append(tx.mod(key) == seen)
+        elif update:
+            compares.append(tx.create(key) > 0)
+        else:
+            compares.append(tx.create(key) == 0)
+        label = f"{type(obj).__name__.lower()} {key.removeprefix(self.prefix)}"
+
+        def failure() -> errors.ServiceRegistryError:
+            return self._explain(key, parents, label, update=update, seen=seen)
+
+        return _Write(obj.name, compares, [tx.put(key, layout.encode(obj))], failure)
+
+    def _delete_write(self, key: str, label: str, *, cascade: bool) -> _Write:
+        tx = self.client.transactions
+        seen = self._revision(key)
+        compares = [tx.mod(key) == seen] if seen is not None else [tx.create(key) > 0]
+        ops = [tx.delete(key)]
+        if cascade:
+            child = key + "/"
+            ops.append(etcd3.transactions.Delete(child, range_end=prefix_range_end(child.encode())))
+        name = key.rsplit("/", 1)[-1]
+
+        def failure() -> errors.ServiceRegistryError:
+            return self._explain(key, [], label, update=True, seen=seen)
+
+        return _Write(name, compares, ops, failure)
+
+    def _explain(
+        self,
+        key: str,
+        parents: list[tuple[str, str]],
+        label: str,
+        *,
+        update: bool,
+        seen: int | None,
+    ) -> errors.ServiceRegistryError:
+        """Why a guarded write did not apply (one extra read, only on failure)."""
+        with _mapped():
+            for parent, message in parents:
+                if self.client.get(parent)[0] is None:
+                    return errors.ParentNotFoundError(message)
+            value, meta = self.client.get(key)
+        if not update:
+            return errors.AlreadyExistsError(f"{label} already exists")
+        if value is None:
+            self._seen(key, None)
+            return errors.NotFoundError(f"{label} not found")
+        self._seen(key, None)
+        return errors.ConflictError(
+            f"{label} changed in etcd since it was read (revision {seen} → "
+            f"{meta.mod_revision}); nothing was written, retry"
+        )
+
+    def _commit(self, write: _Write) -> None:
+        with _mapped():
+            ok, _ = self.client.transaction(compare=write.compares, success=write.ops, failure=[])
+        if not ok:
+            raise write.on_failure()
+
+    def _write(self, obj: _Obj, *, update: bool) -> _Obj:
+        write = self._put_write(obj, update=update)
+        self._commit(write)
+        self._seen(layout.key_of(self.prefix, obj), None)
+        return obj
+
+    def _delete(self, key: str, label: str, *, cascade: bool) -> None:
+        self._commit(self._delete_write(key, label, cascade=cascade))
+        self._forget_range(key)
+
+    def create_ns(self, ns: Namespace) -> Namespace:
+        return self._write(ns, update=False)
+
+    def update_ns(self, ns: Namespace) -> Namespace:
+        return self._write(ns, update=True)
+
+    def delete_ns(self, name: str) -> None:
+        _need(name, errors.NamespaceNameNotProvidedError)
+        self._delete(layout.ns_key(self.prefix, name), f"namespace {name!r}", cascade=True)
+
+    def create_serv(self, serv: Service) -> Service:
+        return self._write(serv, update=False)
+
+    def update_serv(self, serv: Service) -> Service:
+        return self._write(serv, update=True)
+
+    def delete_serv(self, ns_name: str, serv_name: str) -> None:
+        _need(ns_name, errors.NamespaceNameNotProvidedError)
+        _need(serv_name, errors.ServiceNameNotProvidedError)
+        key = layout.serv_key(self.prefix, ns_name, serv_name)
+        self._delete(key, f"service {ns_name}/{serv_name}", cascade=True)
+
+    def create_endp(self, endp: Endpoint) -> Endpoint:
+        return self._write(endp, update=False)
+
+    def update_endp(self, endp: Endpoint) -> Endpoint:
+        return self._write(endp, update=True)
+
+    def delete_endp(self, ns_name: str, serv_name: str, endp_name: str) -> None:
+        _need(ns_name, errors.NamespaceNameNotProvidedError)
+        _need(serv_name, errors.ServiceNameNotProvidedError)
+        _need(endp_name, errors.EndpointNameNotProvidedError)
+        key = layout.endp_key(self.prefix, ns_name, serv_name, endp_name)
+        self._delete(key, f"endpoint {ns_name}/{serv_name}/{endp_name}", cascade=False)
+
+    # endpoint sets ----------------------------------------------------------------------------
+
+    def apply_endpoint_changes(
+        self, changes: EndpointChanges
+    ) -> dict[str, errors.ServiceRegistryError]:
+        """Write an endpoint set in transactions of at most ``MAX_TXN_OPS`` compares and ops.
+
+        Each transaction is guarded on the namespace and service existing and on every endpoint
+        being as the Broker read it. When a batch's guard fails, its endpoints are retried one
+        transaction each, so the failures land per endpoint and the rest still applies.
+        """
+        probe = Endpoint("probe", changes.ns_name, changes.serv_name, "127.0.0.1", 0)
+        parents = self._parents(probe)
+        writes: list[_Write] = []
+        for name in changes.delete:
+            key = layout.endp_key(self.prefix, changes.ns_name, changes.serv_name, name)
+            label = f"endpoint {changes.ns_name}/{changes.serv_name}/{name}"
+            writes.append(self._delete_write(key, label, cascade=False))
+        writes += [self._put_write(e, update=True) for e in changes.update]
+        writes += [self._put_write(e, update=False) for e in changes.create]
+        tx = self.client.transactions
+        guard = [tx.create(parent) > 0 for parent, _ in parents]
+        per_batch = MAX_TXN_OPS - len(guard)
+        failures: dict[str, errors.ServiceRegistryError] = {}
+        for start in range(0, len(writes), per_batch):
+            batch = writes[start : start + per_batch]
+            compares = guard + [c for w in batch for c in w.compares if not _is_parent(c, parents)]
+            ops = [op for w in batch for op in w.ops]
+            with _mapped():
+                ok, _ = self.client.transaction(compare=compares, success=ops, failure=[])
+            if ok:
+                continue
+            for write in batch:
+                try:
+                    self._commit(write)
+                except errors.ServiceRegistryError as exc:
+                    failures[write.name] = exc
+        base = layout.serv_key(self.prefix, changes.ns_name, changes.serv_name) + "/endpoints/"
+        for write in writes:
+            self._seen(base + write.name, None)
+        return failures
+
+
+def _is_parent(compare: Any, parents: list[tuple[str, str]]) -> bool:
+    return any(compare.key == parent for parent, _ in parents)
+
+
+def _need(value: str, error: type[errors.InvalidInputError]) -> None:
+    if not value:
+        raise error()
+
+
+def _host_port(endpoint: str) -> tuple[str, int]:
+    """``host:port``, ``host`` (port 2379), ``[v6]:port``; an ``http(s)://`` scheme is dropped."""
+    text = endpoint.strip().removeprefix("http://").removeprefix("https://")
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest.removeprefix(":") or "2379"
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    else:
+        host, port = text, "2379"
+    if not host:
+        raise errors.InvalidInputError(field="registry.endpoints", rule=f"{endpoint!r} has no host")
+    try:
+        return host, int(port)
+    except ValueError:
+        raise errors.InvalidInputError(
+            field="registry.endpoints", rule=f"{endpoint!r}: port {port!r} is not a number"
+        ) from None
+
+
+@contextmanager
+def _mapped() -> Iterator[None]:
+    """Map etcd3/gRPC errors onto servregistry.errors."""
+    try:
+        yield
+    except errors.ServiceRegistryError:
+        raise
+    except etcd_exceptions.ConnectionTimeoutError as exc:
+        raise errors.RegistryTimeoutError("etcd did not answer in time") from exc
+    except (etcd_exceptions.ConnectionFailedError, etcd_exceptions.NoServerAvailableError) as exc:
+        raise errors.BackendError(f"cannot reach etcd: {exc}") from exc
+    except etcd_exceptions.Etcd3Exception as exc:
+        raise errors.BackendError(f"etcd: {type(exc).__name__}: {exc}") from exc
+    except grpc.RpcError as exc:
+        code = exc.code() if hasattr(exc, "code") else None
+        if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+            raise errors.RegistryTimeoutError("etcd did not answer in time") from exc
+        details = exc.details() if hasattr(exc, "details") else str(exc)
+        raise errors.BackendError(f"etcd: {code}: {details}") from exc

@@ -1,0 +1,110 @@
+"""The CN-WAN etcd layout: key paths under a prefix and YAML values (cnwan-semantics.md §4).
+
+Keys: ``<prefix>namespaces/<ns>[/services/<serv>[/endpoints/<endp>]]``, default prefix
+``/service-registry/``. Values are YAML documents with the seed's field names and order, so
+existing CN-WAN readers and data interoperate.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from servregistry import errors
+from servregistry.model import Endpoint, Namespace, RegistryObject, Service
+
+DEFAULT_PREFIX = "/service-registry/"
+
+
+def parse_prefix(prefix: str | None) -> str:
+    """Normalise a prefix as the seed does: ``None`` → default, ``""``/``"/"`` → ``/``,
+    otherwise strip slashes and wrap: ``///test///`` → ``/test/``."""
+    if prefix is None:
+        return DEFAULT_PREFIX
+    trimmed = prefix.strip("/")
+    return f"/{trimmed}/" if trimmed else "/"
+
+
+def ns_key(prefix: str, ns: str) -> str:
+    return f"{prefix}namespaces/{ns}"
+
+
+def serv_key(prefix: str, ns: str, serv: str) -> str:
+    return f"{ns_key(prefix, ns)}/services/{serv}"
+
+
+def endp_key(prefix: str, ns: str, serv: str, endp: str) -> str:
+    return f"{serv_key(prefix, ns, serv)}/endpoints/{endp}"
+
+
+def key_of(prefix: str, obj: RegistryObject) -> str:
+    """The key an object is stored under."""
+    if isinstance(obj, Endpoint):
+        return endp_key(prefix, obj.ns_name, obj.serv_name, obj.name)
+    if isinstance(obj, Service):
+        return serv_key(prefix, obj.ns_name, obj.name)
+    return ns_key(prefix, obj.name)
+
+
+def child_name(key: str, base: str) -> str | None:
+    """The child name if ``key`` is a direct child of ``base`` (which ends with ``/``)."""
+    if not key.startswith(base):
+        return None
+    rest = key[len(base) :]
+    return rest if rest and "/" not in rest else None
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block style with 4-space indentation, as Go's yaml.v3 writes."""
+
+
+def encode(obj: RegistryObject) -> bytes:
+    """The seed's YAML: field order name, [serviceName,] [namespaceName,] metadata, [address,
+    port]; metadata keys sorted; an empty map written ``{}``."""
+    doc: dict[str, Any] = {"name": obj.name}
+    if isinstance(obj, Endpoint):
+        doc["serviceName"] = obj.serv_name
+    if isinstance(obj, Service | Endpoint):
+        doc["namespaceName"] = obj.ns_name
+    doc["metadata"] = dict(sorted(obj.metadata.items()))
+    if isinstance(obj, Endpoint):
+        doc["address"] = obj.address
+        doc["port"] = obj.port
+    text = yaml.dump(
+        doc, Dumper=_Dumper, sort_keys=False, indent=4, allow_unicode=True, default_flow_style=False
+    )
+    return text.encode()
+
+
+def decode(kind: type[RegistryObject], raw: bytes) -> RegistryObject:
+    """Parse a stored value; every scalar is read as a string (``1.10`` stays ``"1.10"``).
+
+    Raises BackendError naming what is wrong with the document.
+    """
+    try:
+        doc = yaml.load(raw.decode(), Loader=yaml.BaseLoader)
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise errors.BackendError(f"stored value is not YAML: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise errors.BackendError("stored value is not a YAML mapping")
+    metadata = doc.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise errors.BackendError("stored metadata is not a mapping")
+    name = str(doc.get("name", ""))
+    try:
+        if kind is Namespace:
+            return Namespace(name, metadata)
+        ns_name = str(doc.get("namespaceName", ""))
+        if kind is Service:
+            return Service(name, ns_name, metadata)
+        return Endpoint(
+            name,
+            ns_name,
+            str(doc.get("serviceName", "")),
+            str(doc.get("address", "")),
+            int(str(doc.get("port", "0"))),
+            metadata,
+        )
+    except (errors.InvalidInputError, ValueError) as exc:
+        raise errors.BackendError(f"stored value is invalid: {exc}") from exc
