@@ -14,7 +14,7 @@ import pytest
 #: extends the list for one run (CI always runs the full default list)
 BACKENDS = os.environ.get("SERVREGISTRY_TEST_BACKENDS", "sqlite,etcd").split(",")
 
-pytest_plugins = [f"tests.fixtures.{name}" for name in BACKENDS] + ["tests.fixtures.servers"]
+pytest_plugins = ["tests.fixtures.servers"] + [f"tests.fixtures.{name}" for name in BACKENDS]
 
 
 @pytest.fixture(params=BACKENDS)

@@ -1,0 +1,5 @@
+"""``python -m servregistry``: the ``servregistry`` command."""
+
+from servregistry.cli import main
+
+main()
