@@ -21,3 +21,10 @@ pytest_plugins = ["tests.fixtures.servers"] + [f"tests.fixtures.{name}" for name
 def registry(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
     """A fresh, empty registry of each backend in turn."""
     return request.getfixturevalue(f"{request.param}_registry")
+
+
+@pytest.fixture(params=BACKENDS)
+def registry_url(request: pytest.FixtureRequest) -> str:
+    """A URL naming a fresh, empty registry of each backend in turn."""
+    url: str = request.getfixturevalue(f"{request.param}_registry_url")
+    return url

@@ -87,9 +87,10 @@ class Broker:
 
     def same_metadata(self, a: Mapping[str, str], b: Mapping[str, str]) -> bool:
         """Compare two metadata maps, ignoring our owner (and stack) pair where present."""
-        return self._strip(a) == self._strip(b)
+        return self.user_metadata(a) == self.user_metadata(b)
 
-    def _strip(self, metadata: Mapping[str, str]) -> dict[str, str]:
+    def user_metadata(self, metadata: Mapping[str, str]) -> dict[str, str]:
+        """``metadata`` without our owner (and stack) pair."""
         marks = {m.key: m.value for m in self._marks}
         return {k: v for k, v in metadata.items() if marks.get(k) != v}
 
@@ -98,6 +99,12 @@ class Broker:
         for pair in (*self._marks, *extra):
             stamped[pair.key] = pair.value
         return stamped
+
+    def stamp(self, obj: RegistryObject) -> RegistryObject:
+        """``obj`` as we write it: with our owner (and stack) pair, and for a service the
+        persistent metadata. ``obj`` itself is not changed."""
+        extra = self.persistent_metadata if isinstance(obj, Service) else ()
+        return obj.model_copy(update={"metadata": self._stamp(obj.metadata, *extra)})
 
     def _registry(self) -> ServiceRegistry:
         if self.registry is None:

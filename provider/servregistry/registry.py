@@ -25,10 +25,11 @@ set with one call instead of one call per endpoint.
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from servregistry import errors
 from servregistry.model import Endpoint, Namespace, RegistryObject, Service
@@ -39,6 +40,7 @@ __all__ = [
     "EndpointChanges",
     "ServiceRegistry",
     "open_registry",
+    "registry_location",
 ]
 
 
@@ -127,17 +129,28 @@ def _load(scheme: str) -> type:
     return cls
 
 
-def open_registry(url: str) -> ServiceRegistry:
-    """Open the registry a URL names.
+def registry_location(url: str) -> str:
+    """Where a registry URL's objects live, without connection details.
 
-    * ``sqlite:///abs/path/registry.db`` — the embedded registry (one file);
-    * ``etcd://host:port[,host:port]/prefix`` (``etcds://`` for TLS; options in the query string);
-    * ``cloudmap://region[?endpoint_url=URL&profile=NAME]``;
-    * ``servicedirectory://project/region[?endpoint=HOST:PORT]``.
-
-    Raises InvalidInputError for an unknown scheme or a malformed URL, and MissingDependencyError
-    (naming the extra to install) when the backend's client library is absent.
+    Two URLs with the same location address the same objects: the etcd prefix (not its
+    endpoints, credentials or timeouts), the SQLite file, the Cloud Map region, the Service
+    Directory project and region. Changing anything else is a connection-only change.
     """
+    scheme = _scheme(url)
+    parts = urlsplit(url)
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    if scheme == "sqlite":
+        return f"sqlite:{os.path.abspath(parts.path) if parts.path != '/:memory:' else ':memory:'}"
+    if scheme in ("etcd", "etcds"):
+        from servregistry.backends.etcd_layout import parse_prefix
+
+        return f"etcd:{parse_prefix(query.get('prefix', parts.path.strip('/') or None))}"
+    if scheme == "cloudmap":
+        return f"cloudmap:{parts.netloc}"
+    return f"servicedirectory:{parts.netloc}/{parts.path.strip('/')}"
+
+
+def _scheme(url: str) -> str:
     if not isinstance(url, str) or "://" not in url:
         raise errors.InvalidInputError(
             field="registry",
@@ -151,5 +164,20 @@ def open_registry(url: str) -> ServiceRegistry:
             rule=f"unknown registry scheme {scheme!r}; known: "
             + ", ".join(sorted(KNOWN_IMPLEMENTATIONS)),
         )
+    return scheme
+
+
+def open_registry(url: str) -> ServiceRegistry:
+    """Open the registry a URL names.
+
+    * ``sqlite:///abs/path/registry.db`` — the embedded registry (one file);
+    * ``etcd://host:port[,host:port]/prefix`` (``etcds://`` for TLS; options in the query string);
+    * ``cloudmap://region[?endpoint_url=URL&profile=NAME]``;
+    * ``servicedirectory://project/region[?endpoint=HOST:PORT]``.
+
+    Raises InvalidInputError for an unknown scheme or a malformed URL, and MissingDependencyError
+    (naming the extra to install) when the backend's client library is absent.
+    """
+    scheme = _scheme(url)
     from_url: Callable[[str], ServiceRegistry] = getattr(_load(scheme), "from_url")  # noqa: B009
     return from_url(url)

@@ -152,6 +152,14 @@ class EtcdRegistry(BaseRegistry):
         self._revisions = OrderedDict()
         self._revisions_lock = threading.Lock()
 
+    def use_password(self, password: str | None) -> None:
+        """Authenticate with ``password`` from now on (e.g. a decrypted stack secret); the
+        password is never pickled. A connected client is dropped and rebuilt on next use."""
+        if password == self._password:
+            return
+        self.close()
+        self._password = password
+
     # client -----------------------------------------------------------------------------------
 
     @property
@@ -177,7 +185,8 @@ class EtcdRegistry(BaseRegistry):
         if self.user and not password:
             raise errors.InvalidInputError(
                 field="registry.password",
-                rule=f"user {self.user!r} needs a password: set ${PASSWORD_ENV}",
+                rule=f"user {self.user!r} needs a password: set ${PASSWORD_ENV} or the stack "
+                "secret servregistry:etcdPassword",
             )
         return etcd3.MultiEndpointEtcd3Client(
             endpoints=eps,
@@ -192,6 +201,10 @@ class EtcdRegistry(BaseRegistry):
             client, self._client = self._client, None
         if client is not None:
             client.close()
+
+    def native_id(self, obj: RegistryObject) -> str:
+        """The etcd key ``obj`` is stored under."""
+        return layout.key_of(self.prefix, obj)
 
     def validate(self, obj: RegistryObject) -> None:
         check_name(obj)

@@ -1,0 +1,258 @@
+"""Provider of ``RegistryEndpointSet``: the endpoints one stack owns in one service.
+
+Inputs (state keys): ``namespace``, ``service``, ``endpoints`` (a list of ``{name, address,
+port, metadata}``; ``check`` fills a missing name with the seed's stable naming), ``registry``,
+``owner_key``, ``owner_value``, ``stack``. Outputs add ``registry_url``, ``native_id`` (the
+service's), ``foreign_endpoints`` (names left alone because they are not ours) and
+``endpoint_errors`` (name → problem found by the last read).
+
+Reconciliation goes through ``Broker.manage_serv_endps``: only the difference is written, in the
+backend's batch path where it has one. A per-endpoint failure fails the operation with every
+error in the message; nothing already written is lost and the next ``up`` converges. An
+endpoint we declare that exists but is someone else's is such a failure, never overwritten.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pulumi.dynamic import (
+    CheckFailure,
+    CheckResult,
+    CreateResult,
+    DiffResult,
+    ReadResult,
+    UpdateResult,
+)
+
+from servregistry import errors
+from servregistry.broker import Broker
+from servregistry.kubernetes import endpoint_name
+from servregistry.model import Endpoint, Service
+from servregistry.providers.base import (
+    Props,
+    RegistryProvider,
+    Settings,
+    check_metadata,
+    check_name,
+    is_unknown,
+    user_props,
+)
+
+
+class EndpointSetProvider(RegistryProvider):
+    """The dynamic provider behind ``RegistryEndpointSet``."""
+
+    def check(self, _olds: Props, news: Props) -> CheckResult:
+        failures: list[CheckFailure] = []
+        settings_ok = self.check_settings(news, failures)
+        ns = check_name(news.get("namespace"), "namespace", failures)
+        serv = check_name(news.get("service"), "service", failures)
+        raw = news.get("endpoints")
+        if raw is None:
+            raw = []
+        if not isinstance(raw, list) and not is_unknown(raw):
+            failures.append(CheckFailure("endpoints", "must be a list of endpoints"))
+            return CheckResult(news, failures)
+        if is_unknown(raw) and not isinstance(raw, list):
+            return CheckResult(news, failures)
+        normalized: list[Any] = []
+        seen: dict[str, int] = {}
+        for index, item in enumerate(raw):
+            field = f"endpoints[{index}]"
+            endp = self._check_endpoint(item, field, ns, serv, news, failures, settings_ok)
+            normalized.append(endp if endp is not None else item)
+            if endp is None or not isinstance(endp.get("name"), str):
+                continue
+            earlier = seen.setdefault(endp["name"], index)
+            if earlier != index:
+                failures.append(
+                    CheckFailure(
+                        f"{field}.name",
+                        f"endpoint name {endp['name']!r} is also used by endpoints[{earlier}]",
+                    )
+                )
+        return CheckResult({**news, "endpoints": normalized}, failures)
+
+    def _check_endpoint(
+        self,
+        item: Any,
+        field: str,
+        ns: str | None,
+        serv: str | None,
+        news: Props,
+        failures: list[CheckFailure],
+        settings_ok: bool,
+    ) -> dict[str, Any] | None:
+        if is_unknown(item) and not isinstance(item, Mapping):
+            return None
+        if not isinstance(item, Mapping):
+            failures.append(CheckFailure(field, "must be a map with address, port and metadata"))
+            return None
+        unknown_keys = sorted(set(item) - {"name", "address", "port", "metadata"})
+        if unknown_keys:
+            failures.append(CheckFailure(field, f"unknown keys {unknown_keys}"))
+            return None
+        address: Any = item.get("address")
+        port: Any = item.get("port")
+        if isinstance(port, float) and port.is_integer():
+            port = int(port)
+        metadata = check_metadata(item.get("metadata"), f"{field}.metadata", failures)
+        name = item.get("name") or None
+        if any(is_unknown(v) for v in (name, address, port)) or metadata is None:
+            return {k: v for k, v in item.items() if v is not None}
+        if name is None and serv and isinstance(address, str) and isinstance(port, int):
+            name = endpoint_name(serv, address, port)
+        self.check_object(
+            news,
+            lambda: Endpoint(
+                name or "unnamed", ns or "ns", serv or "serv", address, port, metadata
+            ),
+            failures,
+            settings_ok and bool(ns and serv),
+            field_prefix=f"{field}.",
+        )
+        endp = {"name": name, "address": address, "port": port, "metadata": metadata}
+        return {k: v for k, v in endp.items() if v is not None}
+
+    def diff(self, _id: str, olds: Props, news: Props) -> DiffResult:
+        endpoints_changed = is_unknown(news.get("endpoints")) or _canonical(
+            olds.get("endpoints")
+        ) != _canonical(news.get("endpoints"))
+        return self.diff_identity(olds, news, ("namespace", "service"), endpoints_changed)
+
+    def create(self, props: Props) -> CreateResult:
+        inputs = user_props(props)
+        outs = self._apply(inputs)
+        return CreateResult(f"{inputs['namespace']}/{inputs['service']}", outs)
+
+    def update(self, _id: str, _olds: Props, news: Props) -> UpdateResult:
+        return UpdateResult(self._apply(user_props(news)))
+
+    def _apply(self, inputs: Props) -> Props:
+        settings = self.settings(inputs)
+        broker = settings.broker()
+        ns, serv = inputs["namespace"], inputs["service"]
+        desired = [
+            Endpoint(e["name"], ns, serv, e["address"], e["port"], e.get("metadata"))
+            for e in _endpoint_list(inputs.get("endpoints"))
+        ]
+        failures = broker.manage_serv_endps(ns, serv, desired)
+        wanted = {e.name for e in desired}
+        foreign = sorted(
+            n
+            for n, exc in failures.items()
+            if isinstance(exc, errors.EndpointNotOwnedError) and n not in wanted
+        )
+        problems = {n: exc for n, exc in failures.items() if n not in foreign}
+        if problems:
+            details = "; ".join(f"{n}: {exc}" for n, exc in sorted(problems.items()))
+            raise errors.ServiceRegistryError(
+                f"{len(problems)} endpoint(s) of {ns}/{serv} could not be reconciled "
+                f"(the others were; run up again to retry): {details}"
+            )
+        return self._outputs(inputs, settings, broker, desired, foreign, {})
+
+    def read(self, id_: str, props: Props) -> ReadResult:
+        inputs = user_props(props)
+        settings = self.settings(inputs)
+        broker = settings.broker()
+        ns, serv = inputs["namespace"], inputs["service"]
+        registry = settings.registry()
+        try:
+            registry.get_serv(ns, serv)
+            current = registry.list_endp(ns, serv)
+        except errors.NotFoundError:
+            return ReadResult(None, {})
+        ours = [e for e in current if broker.owns(e)]
+        foreign = sorted(e.name for e in current if not broker.owns(e))
+        declared = {e["name"] for e in _endpoint_list(inputs.get("endpoints"))}
+        taken = {
+            n: "registered by someone else since the last update; it will not be overwritten"
+            for n in sorted(declared & set(foreign))
+        }
+        outs = self._outputs(inputs, settings, broker, ours, foreign, taken)
+        return ReadResult(id_, outs, {**inputs, "endpoints": outs["endpoints"]})
+
+    def delete(self, _id: str, props: Props) -> None:
+        inputs = user_props(props)
+        broker = self.settings(inputs).broker()
+        ns, serv = inputs["namespace"], inputs["service"]
+        try:
+            failures = broker.manage_serv_endps(ns, serv, [])
+        except errors.NotFoundError:
+            return  # the service (and so its endpoints) is gone already
+        problems = {
+            n: exc
+            for n, exc in failures.items()
+            if not isinstance(exc, errors.EndpointNotOwnedError | errors.NotFoundError)
+        }
+        if problems:
+            details = "; ".join(f"{n}: {exc}" for n, exc in sorted(problems.items()))
+            raise errors.ServiceRegistryError(
+                f"could not remove {len(problems)} endpoint(s) of {ns}/{serv}: {details}"
+            )
+
+    def _outputs(
+        self,
+        inputs: Props,
+        settings: Settings,
+        broker: Broker,
+        endpoints: list[Endpoint],
+        foreign: list[str],
+        problems: dict[str, str],
+    ) -> Props:
+        native = getattr(settings.registry(), "native_id", None)
+        service = Service(inputs["service"], inputs["namespace"])
+        return {
+            **inputs,
+            **settings.outputs(),
+            "endpoints": [
+                {
+                    "name": e.name,
+                    "address": e.address,
+                    "port": e.port,
+                    "metadata": broker.user_metadata(e.metadata),
+                }
+                for e in sorted(endpoints, key=lambda e: e.name)
+            ],
+            "foreign_endpoints": foreign,
+            "endpoint_errors": problems,
+            "native_id": native(service) if native else f"{service.ns_name}/{service.name}",
+        }
+
+
+def _endpoint_list(value: Any) -> list[dict[str, Any]]:
+    endpoints: list[dict[str, Any]] = []
+    for item in value or ():
+        port = item["port"]
+        endpoints.append(
+            {
+                "name": item["name"],
+                "address": item["address"],
+                "port": int(port),
+                "metadata": dict(item.get("metadata") or {}),
+            }
+        )
+    return endpoints
+
+
+def _canonical(value: Any) -> list[tuple[Any, ...]]:
+    """Endpoints in a form that compares equal whatever the order and number types."""
+    if not isinstance(value, list):
+        return []
+    out = []
+    for item in value:
+        if not isinstance(item, Mapping):
+            return [("?", repr(value))]
+        port = item.get("port")
+        out.append(
+            (
+                str(item.get("name")),
+                str(item.get("address")),
+                int(port) if isinstance(port, int | float) else repr(port),
+                tuple(sorted((item.get("metadata") or {}).items())),
+            )
+        )
+    return sorted(out)
