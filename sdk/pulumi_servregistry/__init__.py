@@ -23,6 +23,7 @@ from pulumi_servregistry.endpoint_set import (
     RegistryEndpointSet,
     RegistryEndpointSetArgs,
 )
+from pulumi_servregistry.kubernetes import KubernetesServiceRegistration
 from pulumi_servregistry.namespace import RegistryNamespace, RegistryNamespaceArgs
 from pulumi_servregistry.service import RegistryService, RegistryServiceArgs
 
@@ -30,6 +31,7 @@ __all__ = [
     "CloudMapRegistry",
     "EndpointArgs",
     "EtcdRegistry",
+    "KubernetesServiceRegistration",
     "RegistryEndpointSet",
     "RegistryEndpointSetArgs",
     "RegistryNamespace",
