@@ -30,6 +30,7 @@ endpoints = sr.RegistryEndpointSet(
 pulumi.export("namespace", payments.native_id)
 pulumi.export("service", api.native_id)
 pulumi.export(
-    "endpoints", endpoints.endpoints.apply(lambda es: [f"{e['address']}:{e['port']}" for e in es])
+    "endpoints",
+    endpoints.endpoints.apply(lambda es: [f"{e['address']}:{int(e['port'])}" for e in es]),
 )
 pulumi.export("foreign_endpoints", endpoints.foreign_endpoints)
