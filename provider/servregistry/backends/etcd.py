@@ -188,13 +188,18 @@ class EtcdRegistry(BaseRegistry):
                 rule=f"user {self.user!r} needs a password: set ${PASSWORD_ENV} or the stack "
                 "secret servregistry:etcdPassword",
             )
-        return etcd3.MultiEndpointEtcd3Client(
+        client = etcd3.MultiEndpointEtcd3Client(
             endpoints=eps,
             timeout=self.timeout,
             user=self.user,
             password=password if self.user else None,
             failover=len(eps) > 1,
         )
+        if not self.tls:
+            # grpc refuses call credentials on a plaintext channel ("insufficient security
+            # level"); the client also sends the auth token as call metadata, which suffices
+            client.call_credentials = None
+        return client
 
     def close(self) -> None:
         with self._lock:
