@@ -213,7 +213,13 @@ class EtcdRegistry(BaseRegistry):
 
     def validate(self, obj: RegistryObject) -> None:
         check_name(obj)
-        if len(layout.encode(obj)) > MAX_VALUE_BYTES:
+        # YAML quoting at most doubles a string (escapes) plus a fixed cost per field: encode
+        # for real only when a cheap bound says the value could be near the limit
+        names = sum(
+            len(v) for v in obj.model_dump(exclude={"metadata"}).values() if isinstance(v, str)
+        )
+        rough = 256 + 2 * names + sum(2 * (len(k) + len(v)) + 16 for k, v in obj.metadata.items())
+        if rough > MAX_VALUE_BYTES // 2 and len(layout.encode(obj)) > MAX_VALUE_BYTES:
             kind = type(obj).__name__.lower()
             raise errors.InvalidInputError(
                 field=f"{kind}.metadata",

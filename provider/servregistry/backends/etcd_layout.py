@@ -7,6 +7,8 @@ existing CN-WAN readers and data interoperate.
 
 from __future__ import annotations
 
+import functools
+import re
 from typing import Any
 
 import yaml
@@ -55,13 +57,23 @@ def child_name(key: str, base: str) -> str | None:
     return rest if rest and "/" not in rest else None
 
 
-class _Dumper(yaml.SafeDumper):
+# libyaml's C parser and emitter when PyYAML has them (several times faster), else pure Python
+_Loader: Any = getattr(yaml, "CBaseLoader", yaml.BaseLoader)
+_SafeDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class _Dumper(_SafeDumper):
     """Block style with 4-space indentation, as Go's yaml.v3 writes."""
 
 
 def encode(obj: RegistryObject) -> bytes:
     """The seed's YAML: field order name, [serviceName,] [namespaceName,] metadata, [address,
-    port]; metadata keys sorted; an empty map written ``{}``."""
+    port]; metadata keys sorted; an empty map written ``{}``.
+
+    When every string can be written plain (names, IPs, simple metadata: the usual case) the
+    text is assembled directly, byte for byte what the YAML library writes; otherwise the
+    YAML library writes it (quoting, escapes).
+    """
     doc: dict[str, Any] = {"name": obj.name}
     if isinstance(obj, Endpoint):
         doc["serviceName"] = obj.serv_name
@@ -71,10 +83,47 @@ def encode(obj: RegistryObject) -> bytes:
     if isinstance(obj, Endpoint):
         doc["address"] = obj.address
         doc["port"] = obj.port
+    fast = _fast_encode(doc)
+    if fast is not None:
+        return fast
     text = yaml.dump(
         doc, Dumper=_Dumper, sort_keys=False, indent=4, allow_unicode=True, default_flow_style=False
     )
     return text.encode()
+
+
+_PLAIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:/-]*")
+_RESOLVER = yaml.resolver.Resolver()
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
+@functools.lru_cache(maxsize=65536)
+def _plain(text: str) -> bool:
+    """Whether YAML writes ``text`` as a plain scalar that reads back as this string."""
+    return (
+        _PLAIN.fullmatch(text) is not None
+        and not text.endswith(":")
+        and _RESOLVER.resolve(yaml.ScalarNode, text, (True, False)) == _STR_TAG
+    )
+
+
+def _fast_encode(doc: dict[str, Any]) -> bytes | None:
+    lines: list[str] = []
+    for key, value in doc.items():
+        if isinstance(value, dict):
+            if not value:
+                lines.append(f"{key}: {{}}")
+                continue
+            lines.append(f"{key}:")
+            for k, v in value.items():
+                if not (_plain(k) and _plain(v)):
+                    return None
+                lines.append(f"    {k}: {v}")
+        elif isinstance(value, int) or _plain(value):
+            lines.append(f"{key}: {value}")
+        else:
+            return None
+    return ("\n".join(lines) + "\n").encode()
 
 
 def decode(kind: type[RegistryObject], raw: bytes) -> RegistryObject:
@@ -83,7 +132,7 @@ def decode(kind: type[RegistryObject], raw: bytes) -> RegistryObject:
     Raises BackendError naming what is wrong with the document.
     """
     try:
-        doc = yaml.load(raw.decode(), Loader=yaml.BaseLoader)
+        doc = yaml.load(raw.decode(), Loader=_Loader)
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise errors.BackendError(f"stored value is not YAML: {exc}") from exc
     if not isinstance(doc, dict):
