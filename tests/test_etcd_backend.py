@@ -188,3 +188,24 @@ def test_url_forms() -> None:
         EtcdRegistry.from_url("etcd://root:pw@h:1/")
     with pytest.raises(errors.InvalidInputError, match="unknown"):
         EtcdRegistry.from_url("etcd://h:1/?colour=blue")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "name: a\nmetadata:\n    k: v\n    x: y\nport: 80\n",
+        "name: a\nmetadata: {}\n",
+        "name:\nmetadata:\n",
+        "name: a\nmetadata:\n  k: v\n",
+        "name: a # comment\n",
+        "name: 'quoted'\nmetadata: {k: v}\n",
+        "name: a\nmetadata:\n    k: 'x: y'\n",
+    ],
+)
+def test_fast_reader_agrees_with_the_yaml_library(text: str) -> None:
+    fast = layout._fast_decode(text)
+    if fast is not None:
+        assert fast == yaml.load(text, Loader=yaml.BaseLoader)
+    doc = layout.decode(Namespace, text.encode()) if "name: a" in text else None
+    if doc is not None:
+        assert doc.name == "a"

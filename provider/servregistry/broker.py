@@ -344,6 +344,8 @@ def _require_names(ns_name: str, serv_name: str) -> None:
 
 
 def _same_address(a: str, b: str) -> bool:
+    if a == b:
+        return True
     try:
         return ipaddress.ip_address(a) == ipaddress.ip_address(b)
     except ValueError:

@@ -60,6 +60,11 @@ class _Write:
     compares: list[Any]
     ops: list[Any]
     on_failure: Callable[[], errors.ServiceRegistryError]
+    #: how many of ``compares`` (at the front) guard the parents' existence
+    parent_guards: int = 0
+    #: the key written and, for a put, the object stored there
+    key: str = ""
+    obj: RegistryObject | None = None
 
 
 class EtcdRegistry(BaseRegistry):
@@ -95,6 +100,7 @@ class EtcdRegistry(BaseRegistry):
         self._lock = threading.Lock()
         self._revisions: OrderedDict[str, int] = OrderedDict()
         self._revisions_lock = threading.Lock()
+        self._decoded: dict[str, tuple[int, RegistryObject]] = {}
 
     @classmethod
     def from_url(cls, url: str) -> EtcdRegistry:
@@ -151,6 +157,7 @@ class EtcdRegistry(BaseRegistry):
         self._lock = threading.Lock()
         self._revisions = OrderedDict()
         self._revisions_lock = threading.Lock()
+        self._decoded = {}
 
     def use_password(self, password: str | None) -> None:
         """Authenticate with ``password`` from now on (e.g. a decrypted stack secret); the
@@ -213,13 +220,14 @@ class EtcdRegistry(BaseRegistry):
 
     def validate(self, obj: RegistryObject) -> None:
         check_name(obj)
-        # YAML quoting at most doubles a string (escapes) plus a fixed cost per field: encode
-        # for real only when a cheap bound says the value could be near the limit
-        names = sum(
-            len(v) for v in obj.model_dump(exclude={"metadata"}).values() if isinstance(v, str)
+        # an escaped character takes at most 10 bytes of YAML, a field a few more: encode for
+        # real only when this cheap bound says the value could come near the limit
+        chars = (
+            len(obj.name) + len(getattr(obj, "ns_name", "")) + len(getattr(obj, "serv_name", ""))
         )
-        rough = 256 + 2 * names + sum(2 * (len(k) + len(v)) + 16 for k, v in obj.metadata.items())
-        if rough > MAX_VALUE_BYTES // 2 and len(layout.encode(obj)) > MAX_VALUE_BYTES:
+        chars += sum(len(k) + len(v) for k, v in obj.metadata.items())
+        rough = 256 + 10 * chars + 16 * len(obj.metadata)
+        if rough > MAX_VALUE_BYTES and len(layout.encode(obj)) > MAX_VALUE_BYTES:
             kind = type(obj).__name__.lower()
             raise errors.InvalidInputError(
                 field=f"{kind}.metadata",
@@ -246,6 +254,8 @@ class EtcdRegistry(BaseRegistry):
         with self._revisions_lock:
             for k in [k for k in self._revisions if k == key or k.startswith(key + "/")]:
                 del self._revisions[k]
+            for k in [k for k in self._decoded if k == key or k.startswith(key + "/")]:
+                self._decoded.pop(k, None)
 
     # reads ------------------------------------------------------------------------------------
 
@@ -256,8 +266,20 @@ class EtcdRegistry(BaseRegistry):
             self._seen(key, None)
             raise errors.NotFoundError(f"{label} not found")
         self._seen(key, meta.mod_revision)
-        obj = layout.decode(kind, value)
+        obj = self._decode(kind, key, meta.mod_revision, value)
         assert isinstance(obj, kind)
+        return obj
+
+    def _decode(self, kind: type[RegistryObject], key: str, revision: int, raw: bytes) -> Any:
+        """Decode a value, reusing the object decoded last time if the key's revision is the
+        same (objects are immutable, and a revision names one version of one key)."""
+        cached = self._decoded.get(key)
+        if cached is not None and cached[0] == revision and type(cached[1]) is kind:
+            return cached[1]
+        obj = layout.decode(kind, raw)
+        if len(self._decoded) >= _REVISION_CACHE_SIZE:
+            self._decoded.clear()
+        self._decoded[key] = (revision, obj)
         return obj
 
     def _list(self, kind: type[_Obj], base: str) -> list[_Obj]:
@@ -269,7 +291,7 @@ class EtcdRegistry(BaseRegistry):
             if layout.child_name(key, base) is None:
                 continue
             try:
-                obj = layout.decode(kind, value)
+                obj = self._decode(kind, key, meta.mod_revision, value)
             except errors.BackendError as exc:
                 log.warning("skipping undecodable value at %s: %s", key, exc)
                 continue
@@ -329,10 +351,17 @@ class EtcdRegistry(BaseRegistry):
             )
         return parents
 
-    def _put_write(self, obj: RegistryObject, *, update: bool) -> _Write:
+    def _put_write(
+        self,
+        obj: RegistryObject,
+        *,
+        update: bool,
+        parents: list[tuple[str, str]] | None = None,
+    ) -> _Write:
+        """A guarded put of ``obj``; ``parents`` (from :meth:`_parents`) when already known."""
         tx = self.client.transactions
         key = layout.key_of(self.prefix, obj)
-        parents = self._parents(obj)
+        parents = self._parents(obj) if parents is None else parents
         compares = [tx.create(parent) > 0 for parent, _ in parents]
         seen = self._revision(key) if update else None
         if update and seen is not None:
@@ -341,12 +370,15 @@ class EtcdRegistry(BaseRegistry):
             compares.append(tx.create(key) > 0)
         else:
             compares.append(tx.create(key) == 0)
-        label = f"{type(obj).__name__.lower()} {key.removeprefix(self.prefix)}"
 
         def failure() -> errors.ServiceRegistryError:
+            label = f"{type(obj).__name__.lower()} {key.removeprefix(self.prefix)}"
             return self._explain(key, parents, label, update=update, seen=seen)
 
-        return _Write(obj.name, compares, [tx.put(key, layout.encode(obj))], failure)
+        ops = [tx.put(key, layout.encode(obj))]
+        return _Write(
+            obj.name, compares, ops, failure, parent_guards=len(parents), key=key, obj=obj
+        )
 
     def _delete_write(self, key: str, label: str, *, cascade: bool) -> _Write:
         tx = self.client.transactions
@@ -361,7 +393,7 @@ class EtcdRegistry(BaseRegistry):
         def failure() -> errors.ServiceRegistryError:
             return self._explain(key, [], label, update=True, seen=seen)
 
-        return _Write(name, compares, ops, failure)
+        return _Write(name, compares, ops, failure, key=key)
 
     def _explain(
         self,
@@ -391,14 +423,27 @@ class EtcdRegistry(BaseRegistry):
 
     def _commit(self, write: _Write) -> None:
         with _mapped():
-            ok, _ = self.client.transaction(compare=write.compares, success=write.ops, failure=[])
+            ok, responses = self.client.transaction(
+                compare=write.compares, success=write.ops, failure=[]
+            )
         if not ok:
             raise write.on_failure()
+        self._remember([write], responses)
+
+    def _remember(self, writes: list[_Write], responses: list[Any]) -> None:
+        """After a committed transaction, record each key's new revision (and the object now
+        stored), so the next guard is exact and the next read needs no decoding."""
+        revision = _txn_revision(responses)
+        for write in writes:
+            if write.obj is None or revision is None:
+                self._seen(write.key, None)
+                self._decoded.pop(write.key, None)
+            else:
+                self._seen(write.key, revision)
+                self._decoded[write.key] = (revision, write.obj)
 
     def _write(self, obj: _Obj, *, update: bool) -> _Obj:
-        write = self._put_write(obj, update=update)
-        self._commit(write)
-        self._seen(layout.key_of(self.prefix, obj), None)
+        self._commit(self._put_write(obj, update=update))
         return obj
 
     def _delete(self, key: str, label: str, *, cascade: bool) -> None:
@@ -458,33 +503,36 @@ class EtcdRegistry(BaseRegistry):
             key = layout.endp_key(self.prefix, changes.ns_name, changes.serv_name, name)
             label = f"endpoint {changes.ns_name}/{changes.serv_name}/{name}"
             writes.append(self._delete_write(key, label, cascade=False))
-        writes += [self._put_write(e, update=True) for e in changes.update]
-        writes += [self._put_write(e, update=False) for e in changes.create]
+        writes += [self._put_write(e, update=True, parents=parents) for e in changes.update]
+        writes += [self._put_write(e, update=False, parents=parents) for e in changes.create]
         tx = self.client.transactions
         guard = [tx.create(parent) > 0 for parent, _ in parents]
         per_batch = MAX_TXN_OPS - len(guard)
         failures: dict[str, errors.ServiceRegistryError] = {}
         for start in range(0, len(writes), per_batch):
             batch = writes[start : start + per_batch]
-            compares = guard + [c for w in batch for c in w.compares if not _is_parent(c, parents)]
+            compares = guard + [c for w in batch for c in w.compares[w.parent_guards :]]
             ops = [op for w in batch for op in w.ops]
             with _mapped():
-                ok, _ = self.client.transaction(compare=compares, success=ops, failure=[])
+                ok, responses = self.client.transaction(compare=compares, success=ops, failure=[])
             if ok:
+                self._remember(batch, responses)
                 continue
             for write in batch:
                 try:
                     self._commit(write)
                 except errors.ServiceRegistryError as exc:
                     failures[write.name] = exc
-        base = layout.serv_key(self.prefix, changes.ns_name, changes.serv_name) + "/endpoints/"
-        for write in writes:
-            self._seen(base + write.name, None)
         return failures
 
 
-def _is_parent(compare: Any, parents: list[tuple[str, str]]) -> bool:
-    return any(compare.key == parent for parent, _ in parents)
+def _txn_revision(responses: list[Any]) -> int | None:
+    """The revision a committed transaction created (every put/delete response carries it)."""
+    for response in responses:
+        kind = response.WhichOneof("response")
+        if kind in ("response_put", "response_delete_range"):
+            return int(getattr(response, kind).header.revision)
+    return None
 
 
 def _need(value: str, error: type[errors.InvalidInputError]) -> None:

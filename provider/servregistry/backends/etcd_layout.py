@@ -77,7 +77,7 @@ def encode(obj: RegistryObject) -> bytes:
     doc: dict[str, Any] = {"name": obj.name}
     if isinstance(obj, Endpoint):
         doc["serviceName"] = obj.serv_name
-    if isinstance(obj, Service | Endpoint):
+    if isinstance(obj, (Service, Endpoint)):
         doc["namespaceName"] = obj.ns_name
     doc["metadata"] = dict(sorted(obj.metadata.items()))
     if isinstance(obj, Endpoint):
@@ -94,17 +94,18 @@ def encode(obj: RegistryObject) -> bytes:
 
 _PLAIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:/-]*")
 _RESOLVER = yaml.resolver.Resolver()
-_STR_TAG = "tag:yaml.org,2002:str"
 
 
 @functools.lru_cache(maxsize=65536)
 def _plain(text: str) -> bool:
     """Whether YAML writes ``text`` as a plain scalar that reads back as this string."""
-    return (
-        _PLAIN.fullmatch(text) is not None
-        and not text.endswith(":")
-        and _RESOLVER.resolve(yaml.ScalarNode, text, (True, False)) == _STR_TAG
-    )
+    if _PLAIN.fullmatch(text) is None or text.endswith(":"):
+        return False
+    # the implicit types (bool, int, float, null, timestamp...) a plain scalar starting with
+    # this character could resolve to; none matching means it reads back as a string
+    resolvers = _RESOLVER.yaml_implicit_resolvers
+    candidates = [*resolvers.get(text[0], ()), *resolvers.get(None, ())]
+    return not any(regexp.match(text) for _tag, regexp in candidates)
 
 
 def _fast_encode(doc: dict[str, Any]) -> bytes | None:
@@ -126,13 +127,48 @@ def _fast_encode(doc: dict[str, Any]) -> bytes | None:
     return ("\n".join(lines) + "\n").encode()
 
 
+def _fast_decode(text: str) -> dict[str, Any] | None:
+    """Parse what :func:`_fast_encode` writes (``key: plain`` lines, one nested map indented
+    by four spaces); None for anything else, which the YAML library then parses."""
+    doc: dict[str, Any] = {}
+    nested: dict[str, str] | None = None
+    opened: list[str] = []
+    for line in text.splitlines():
+        if line.startswith("    ") and nested is not None:
+            key, sep, value = line[4:].partition(": ")
+            if not sep or not _PLAIN.fullmatch(key) or not _PLAIN.fullmatch(value):
+                return None
+            nested[key] = value
+            continue
+        nested = None
+        key, sep, value = line.partition(":")
+        if not _PLAIN.fullmatch(key):
+            return None
+        if value == "":
+            nested = doc[key] = {}
+            opened.append(key)
+        elif value == " {}":
+            doc[key] = {}
+        elif value.startswith(" ") and _PLAIN.fullmatch(value[1:]):
+            doc[key] = value[1:]
+        else:
+            return None
+    for key in opened:
+        if not doc[key]:
+            doc[key] = ""  # "key:" with nothing under it is an empty scalar
+    return doc
+
+
 def decode(kind: type[RegistryObject], raw: bytes) -> RegistryObject:
     """Parse a stored value; every scalar is read as a string (``1.10`` stays ``"1.10"``).
 
     Raises BackendError naming what is wrong with the document.
     """
     try:
-        doc = yaml.load(raw.decode(), Loader=_Loader)
+        text = raw.decode()
+        doc = _fast_decode(text)
+        if doc is None:
+            doc = yaml.load(text, Loader=_Loader)
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise errors.BackendError(f"stored value is not YAML: {exc}") from exc
     if not isinstance(doc, dict):
