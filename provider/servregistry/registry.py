@@ -119,6 +119,11 @@ def _load(scheme: str) -> type:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
+        if exc.name == module_name:
+            raise errors.InvalidInputError(
+                field="registry",
+                rule=f"the {scheme!r} backend is not available in this version of the package",
+            ) from exc
         if extra is None or isinstance(exc, errors.MissingDependencyError):
             raise
         raise errors.MissingDependencyError(
