@@ -12,9 +12,11 @@ import pytest
 
 #: every backend the conformance suite runs against; ``SERVREGISTRY_TEST_BACKENDS=a,b`` narrows or
 #: extends the list for one run (CI always runs the full default list)
-BACKENDS = os.environ.get("SERVREGISTRY_TEST_BACKENDS", "sqlite,etcd").split(",")
+BACKENDS = os.environ.get("SERVREGISTRY_TEST_BACKENDS", "sqlite,etcd,cloudmap").split(",")
 
-pytest_plugins = ["tests.fixtures.servers"] + [f"tests.fixtures.{name}" for name in BACKENDS]
+#: fixture modules: every backend's, whichever backends the conformance suite runs against
+FIXTURES = ["servers", "sqlite", "etcd", "cloudmap"]
+pytest_plugins = [f"tests.fixtures.{name}" for name in dict.fromkeys([*FIXTURES, *BACKENDS])]
 
 
 @pytest.fixture(params=BACKENDS)

@@ -1,0 +1,585 @@
+"""AWS Cloud Map (``servicediscovery``) as a registry, through boto3.
+
+Mapping (``cnwan-semantics.md`` §5): HTTP namespaces; HTTP services; namespace and service
+metadata as tags; endpoints as instances whose id is the endpoint name, with
+``AWS_INSTANCE_IPV4`` (or ``AWS_INSTANCE_IPV6``) and ``AWS_INSTANCE_PORT``, other metadata as
+custom attributes.
+
+The seed's defects are fixed (§11 items 17-25): metadata converges (removed keys are untagged);
+every list paginates; names resolve to ids through a per-process cache, dropped on writes and
+misses; asynchronous operations are polled with backoff under an overall deadline, ``FAIL`` and
+the deadline being errors, never success; throttling is retried by botocore's standard retry
+mode; deleting a service first deregisters its instances and deleting a namespace first deletes
+its services (the Broker has checked they are ours), since Cloud Map refuses non-empty parents.
+Endpoint sets register and deregister concurrently (a bounded pool) and await their operations
+together. Credentials come from boto3's own chain only.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, suppress
+from functools import partial
+from typing import Any, TypeVar
+from urllib.parse import parse_qs, urlsplit
+
+from servregistry import errors
+from servregistry.backends import cloudmap_rules
+from servregistry.backends.base import BaseRegistry
+from servregistry.model import Endpoint, Namespace, RegistryObject, Service
+from servregistry.registry import EndpointChanges
+
+try:
+    import boto3
+    import botocore.config
+    import botocore.exceptions
+except ImportError as exc:  # pragma: no cover - depends on the installed extras
+    raise errors.MissingDependencyError(
+        "the Cloud Map backend needs boto3: pip install 'pulumi-servregistry[aws]'"
+    ) from exc
+
+__all__ = ["CloudMapRegistry"]
+
+_T = TypeVar("_T")
+IPV4, IPV6, PORT = "AWS_INSTANCE_IPV4", "AWS_INSTANCE_IPV6", "AWS_INSTANCE_PORT"
+_NOT_FOUND = {
+    "NamespaceNotFound",
+    "ServiceNotFound",
+    "InstanceNotFound",
+    "OperationNotFound",
+    "ResourceNotFoundException",
+}
+_EXISTS = {"NamespaceAlreadyExists", "ServiceAlreadyExists"}
+
+
+class CloudMapRegistry(BaseRegistry):
+    """``CloudMapRegistry(region, endpoint_url=None, profile=None, concurrency=8,
+    operation_timeout=300)``; the boto3 client is built on first use."""
+
+    def __init__(
+        self,
+        region: str,
+        *,
+        endpoint_url: str | None = None,
+        profile: str | None = None,
+        concurrency: int = 8,
+        operation_timeout: float = 300.0,
+        page_size: int | None = None,
+    ) -> None:
+        if not region:
+            raise errors.InvalidInputError(field="registry.region", rule="a region is required")
+        if concurrency < 1:
+            raise errors.InvalidInputError(field="registry.concurrency", rule="must be >= 1")
+        self.region = region
+        self.endpoint_url = endpoint_url
+        self.profile = profile
+        self.concurrency = concurrency
+        self.operation_timeout = float(operation_timeout)
+        self.page_size = page_size
+        self._init_runtime()
+
+    def _init_runtime(self) -> None:
+        self._client: Any = None
+        self._lock = threading.Lock()
+        self._ids: dict[tuple[str, ...], tuple[str, str]] = {}
+        self._ids_lock = threading.Lock()
+
+    @classmethod
+    def from_url(cls, url: str) -> CloudMapRegistry:
+        """``cloudmap://REGION?endpoint_url=URL&profile=NAME&concurrency=8&operation_timeout=300``."""
+        parts = urlsplit(url)
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        unknown = set(query) - {"endpoint_url", "profile", "concurrency", "operation_timeout"}
+        if unknown:
+            raise errors.InvalidInputError(
+                field="registry", rule=f"unknown cloudmap URL options: {', '.join(sorted(unknown))}"
+            )
+        try:
+            return cls(
+                parts.netloc,
+                endpoint_url=query.get("endpoint_url"),
+                profile=query.get("profile"),
+                concurrency=int(query.get("concurrency", "8")),
+                operation_timeout=float(query.get("operation_timeout", "300")),
+            )
+        except ValueError as exc:
+            raise errors.InvalidInputError(field="registry", rule=str(exc)) from None
+
+    def __repr__(self) -> str:
+        return f"CloudMapRegistry({self.region!r}, endpoint_url={self.endpoint_url!r})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._init_runtime()
+
+    @property
+    def client(self) -> Any:
+        """The boto3 ``servicediscovery`` client, built on first use."""
+        with self._lock:
+            if self._client is None:
+                session = boto3.session.Session(profile_name=self.profile, region_name=self.region)
+                config = botocore.config.Config(
+                    retries={"mode": "standard", "max_attempts": 10},
+                    max_pool_connections=max(10, self.concurrency * 2),
+                )
+                self._client = session.client(
+                    "servicediscovery", endpoint_url=self.endpoint_url, config=config
+                )
+            return self._client
+
+    def close(self) -> None:
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    def validate(self, obj: RegistryObject) -> None:
+        cloudmap_rules.validate(obj)
+
+    def native_id(self, obj: RegistryObject) -> str:
+        """The namespace or service id (``ns-…``/``srv-…``); for an endpoint ``srv-…/name``."""
+        try:
+            if isinstance(obj, Namespace):
+                return self._ns_ids(obj.name)[0]
+            if isinstance(obj, Service):
+                return self._serv_ids(obj.ns_name, obj.name)[0]
+            return f"{self._serv_ids(obj.ns_name, obj.serv_name)[0]}/{obj.name}"
+        except errors.NotFoundError:
+            return ""
+
+    # plumbing ---------------------------------------------------------------------------------
+
+    def _call(self, operation: str, **kwargs: Any) -> Any:
+        with _mapped():
+            return getattr(self.client, operation)(**kwargs)
+
+    def _pages(self, operation: str, key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        config = {"PageSize": self.page_size} if self.page_size else {}
+        with _mapped():
+            paginator = self.client.get_paginator(operation)
+            for page in paginator.paginate(**kwargs, PaginationConfig=config):
+                yield from page.get(key, [])
+
+    def _wait(self, operation_id: str) -> dict[str, Any]:
+        """Poll an operation until SUCCESS (returned), FAIL (BackendError) or the deadline
+        (RegistryTimeoutError), backing off from 50 ms to 2 s between polls."""
+        deadline = time.monotonic() + self.operation_timeout
+        delay = 0.05
+        while True:
+            operation = self._call("get_operation", OperationId=operation_id)["Operation"]
+            status = operation.get("Status")
+            if status == "SUCCESS":
+                return dict(operation)
+            if status == "FAIL":
+                raise errors.BackendError(
+                    f"Cloud Map operation {operation_id} failed: "
+                    f"{operation.get('ErrorCode', 'UNKNOWN')}: {operation.get('ErrorMessage', '')}"
+                )
+            if time.monotonic() + delay > deadline:
+                raise errors.RegistryTimeoutError(
+                    f"Cloud Map operation {operation_id} still {status} after "
+                    f"{self.operation_timeout:g} s"
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+    def _tags(self, arn: str) -> dict[str, str]:
+        tags = self._call("list_tags_for_resource", ResourceARN=arn).get("Tags", [])
+        return {t["Key"]: t["Value"] for t in tags}
+
+    def _set_tags(self, arn: str, metadata: dict[str, str]) -> None:
+        """Make the resource's tags exactly ``metadata``: tag new/changed keys, untag removed."""
+        current = self._tags(arn)
+        changed = [{"Key": k, "Value": v} for k, v in metadata.items() if current.get(k) != v]
+        removed = [k for k in current if k not in metadata]
+        if changed:
+            self._call("tag_resource", ResourceARN=arn, Tags=changed)
+        if removed:
+            self._call("untag_resource", ResourceARN=arn, TagKeys=removed)
+
+    # name → id resolution ---------------------------------------------------------------------
+
+    def _cached(self, key: tuple[str, ...], find: Callable[[], tuple[str, str]]) -> tuple[str, str]:
+        with self._ids_lock:
+            hit = self._ids.get(key)
+        if hit is not None:
+            return hit
+        found = find()
+        with self._ids_lock:
+            self._ids[key] = found
+        return found
+
+    def _forget(self, *key: str) -> None:
+        with self._ids_lock:
+            for cached in [k for k in self._ids if k[: len(key)] == key]:
+                del self._ids[cached]
+
+    def _ns_ids(self, name: str) -> tuple[str, str]:
+        def find() -> tuple[str, str]:
+            filters = [
+                {"Name": "TYPE", "Values": ["HTTP"], "Condition": "EQ"},
+                {"Name": "NAME", "Values": [name], "Condition": "EQ"},
+            ]
+            for ns in self._pages("list_namespaces", "Namespaces", Filters=filters):
+                if ns["Name"] == name and ns.get("Type", "HTTP") == "HTTP":
+                    return ns["Id"], ns["Arn"]
+            raise errors.NotFoundError(f"namespace {name!r} not found")
+
+        return self._cached(("ns", name), find)
+
+    def _serv_ids(self, ns_name: str, serv_name: str) -> tuple[str, str]:
+        def find() -> tuple[str, str]:
+            for serv in self._services(ns_name):
+                if serv["Name"] == serv_name:
+                    return serv["Id"], serv["Arn"]
+            raise errors.NotFoundError(f"service {ns_name}/{serv_name} not found")
+
+        return self._cached(("serv", ns_name, serv_name), find)
+
+    def _services(self, ns_name: str) -> list[dict[str, Any]]:
+        ns_id = self._ns_ids(ns_name)[0]
+        filters = [{"Name": "NAMESPACE_ID", "Values": [ns_id], "Condition": "EQ"}]
+        found = list(self._pages("list_services", "Services", Filters=filters))
+        # a server that ignores the filter must not leak other namespaces' services
+        return [s for s in found if s.get("NamespaceId", ns_id) == ns_id]
+
+    def _with_ids(self, ns_name: str, action: Callable[[], _T]) -> _T:
+        """Run ``action``, which resolves names through the id cache. On NotFound the cached ids
+        under ``ns_name`` may be stale (deleted or recreated by another process): forget them
+        and run it once more, so the answer is the registry's, not the cache's."""
+        try:
+            return action()
+        except errors.NotFoundError:
+            self._forget("ns", ns_name)
+            self._forget("serv", ns_name)
+            return action()
+
+    # namespaces -------------------------------------------------------------------------------
+
+    def get_ns(self, name: str) -> Namespace:
+        _need(name, errors.NamespaceNameNotProvidedError)
+
+        def get() -> Namespace:
+            ns_id, arn = self._ns_ids(name)
+            self._call("get_namespace", Id=ns_id)  # still there under this id?
+            return Namespace(name, self._tags(arn))
+
+        return self._with_ids(name, get)
+
+    def list_ns(self) -> list[Namespace]:
+        filters = [{"Name": "TYPE", "Values": ["HTTP"], "Condition": "EQ"}]
+        result = []
+        for ns in self._pages("list_namespaces", "Namespaces", Filters=filters):
+            if ns.get("Type", "HTTP") != "HTTP":
+                continue
+            with self._ids_lock:
+                self._ids[("ns", ns["Name"])] = (ns["Id"], ns["Arn"])
+            try:
+                result.append(Namespace(ns["Name"], self._tags(ns["Arn"])))
+            except errors.NotFoundError:
+                continue  # deleted while we listed
+        return sorted(result, key=lambda n: n.name)
+
+    def create_ns(self, ns: Namespace) -> Namespace:
+        self.validate(ns)
+        try:
+            op = self._call(
+                "create_http_namespace",
+                Name=ns.name,
+                CreatorRequestId=uuid.uuid4().hex,
+                Tags=_tag_list(ns.metadata),
+            )
+        except errors.AlreadyExistsError:
+            raise errors.AlreadyExistsError(f"namespace {ns.name!r} already exists") from None
+        self._wait(op["OperationId"])
+        self._forget("ns", ns.name)
+        return ns
+
+    def update_ns(self, ns: Namespace) -> Namespace:
+        self.validate(ns)
+        self._with_ids(ns.name, lambda: self._set_tags(self._ns_ids(ns.name)[1], ns.metadata))
+        return ns
+
+    def delete_ns(self, name: str) -> None:
+        _need(name, errors.NamespaceNameNotProvidedError)
+
+        def delete() -> str:
+            ns_id, _arn = self._ns_ids(name)
+            for serv in self._services(name):
+                self._ignore_missing(partial(self.delete_serv, name, serv["Name"]))
+            return str(self._call("delete_namespace", Id=ns_id)["OperationId"])
+
+        operation = self._with_ids(name, delete)
+        self._forget("ns", name)
+        self._forget("serv", name)
+        self._wait(operation)
+
+    # services ---------------------------------------------------------------------------------
+
+    def get_serv(self, ns_name: str, serv_name: str) -> Service:
+        _need_names(ns_name, serv_name)
+
+        def get() -> Service:
+            serv_id, arn = self._serv_ids(ns_name, serv_name)
+            self._call("get_service", Id=serv_id)  # still there under this id?
+            return Service(serv_name, ns_name, self._tags(arn))
+
+        return self._with_ids(ns_name, get)
+
+    def list_serv(self, ns_name: str) -> list[Service]:
+        _need(ns_name, errors.NamespaceNameNotProvidedError)
+        result = []
+        for serv in self._with_ids(ns_name, lambda: self._services(ns_name)):
+            with self._ids_lock:
+                self._ids[("serv", ns_name, serv["Name"])] = (serv["Id"], serv["Arn"])
+            try:
+                result.append(Service(serv["Name"], ns_name, self._tags(serv["Arn"])))
+            except errors.NotFoundError:
+                continue
+        return sorted(result, key=lambda s: s.name)
+
+    def create_serv(self, serv: Service) -> Service:
+        self.validate(serv)
+        try:
+            ns_id, _arn = self._ns_ids(serv.ns_name)
+        except errors.NotFoundError:
+            raise errors.ParentNotFoundError(
+                f"namespace with name {serv.ns_name} does not exist"
+            ) from None
+        try:
+            self._call(
+                "create_service",
+                Name=serv.name,
+                NamespaceId=ns_id,
+                Type="HTTP",
+                CreatorRequestId=uuid.uuid4().hex,
+                Tags=_tag_list(serv.metadata),
+            )
+        except errors.AlreadyExistsError:
+            raise errors.AlreadyExistsError(
+                f"service {serv.ns_name}/{serv.name} already exists"
+            ) from None
+        except errors.NotFoundError:
+            self._forget("ns", serv.ns_name)
+            raise errors.ParentNotFoundError(
+                f"namespace with name {serv.ns_name} does not exist"
+            ) from None
+        self._forget("serv", serv.ns_name, serv.name)
+        return serv
+
+    def update_serv(self, serv: Service) -> Service:
+        self.validate(serv)
+        self._with_ids(
+            serv.ns_name,
+            lambda: self._set_tags(self._serv_ids(serv.ns_name, serv.name)[1], serv.metadata),
+        )
+        return serv
+
+    def delete_serv(self, ns_name: str, serv_name: str) -> None:
+        _need_names(ns_name, serv_name)
+        serv_id = self._with_ids(ns_name, lambda: self._serv_ids(ns_name, serv_name)[0])
+        names = [i["Id"] for i in self._pages("list_instances", "Instances", ServiceId=serv_id)]
+        failures = self._deregister_all(serv_id, names)
+        if failures:
+            detail = "; ".join(f"{n}: {e}" for n, e in sorted(failures.items()))
+            raise errors.BackendError(
+                f"service {ns_name}/{serv_name} kept: deregistering failed: {detail}"
+            )
+        self._call("delete_service", Id=serv_id)
+        self._forget("serv", ns_name, serv_name)
+
+    # endpoints --------------------------------------------------------------------------------
+
+    def _parent_service(self, ns_name: str, serv_name: str) -> str:
+        try:
+            return self._with_ids(ns_name, lambda: self._serv_ids(ns_name, serv_name)[0])
+        except errors.NotFoundError as exc:
+            raise errors.ParentNotFoundError(
+                f"service with name {serv_name} does not exist: {exc}"
+            ) from None
+
+    def get_endp(self, ns_name: str, serv_name: str, endp_name: str) -> Endpoint:
+        _need_names(ns_name, serv_name)
+        _need(endp_name, errors.EndpointNameNotProvidedError)
+        instance = self._with_ids(
+            ns_name,
+            lambda: self._call(
+                "get_instance",
+                ServiceId=self._serv_ids(ns_name, serv_name)[0],
+                InstanceId=endp_name,
+            ),
+        )
+        endp = _endpoint(ns_name, serv_name, instance["Instance"])
+        if endp is None:
+            raise errors.NotFoundError(f"endpoint {endp_name!r} has no address or port")
+        return endp
+
+    def list_endp(self, ns_name: str, serv_name: str) -> list[Endpoint]:
+        _need_names(ns_name, serv_name)
+        instances = self._with_ids(
+            ns_name,
+            lambda: list(
+                self._pages(
+                    "list_instances", "Instances", ServiceId=self._serv_ids(ns_name, serv_name)[0]
+                )
+            ),
+        )
+        found = (_endpoint(ns_name, serv_name, i) for i in instances)
+        return sorted((e for e in found if e is not None), key=lambda e: e.name)
+
+    def create_endp(self, endp: Endpoint) -> Endpoint:
+        self.validate(endp)
+        serv_id = self._parent_service(endp.ns_name, endp.serv_name)
+        if self._instance_exists(serv_id, endp.name):
+            raise errors.AlreadyExistsError(f"endpoint {endp.name!r} already exists")
+        self._wait(self._register(serv_id, endp))
+        return endp
+
+    def update_endp(self, endp: Endpoint) -> Endpoint:
+        self.validate(endp)
+        serv_id = self._parent_service(endp.ns_name, endp.serv_name)
+        if not self._instance_exists(serv_id, endp.name):
+            raise errors.NotFoundError(f"endpoint {endp.name!r} not found")
+        self._wait(self._register(serv_id, endp))
+        return endp
+
+    def delete_endp(self, ns_name: str, serv_name: str, endp_name: str) -> None:
+        _need_names(ns_name, serv_name)
+        _need(endp_name, errors.EndpointNameNotProvidedError)
+        op = self._with_ids(
+            ns_name,
+            lambda: self._call(
+                "deregister_instance",
+                ServiceId=self._serv_ids(ns_name, serv_name)[0],
+                InstanceId=endp_name,
+            ),
+        )
+        self._wait(op["OperationId"])
+
+    def _instance_exists(self, serv_id: str, name: str) -> bool:
+        try:
+            self._call("get_instance", ServiceId=serv_id, InstanceId=name)
+        except errors.NotFoundError:
+            return False
+        return True
+
+    def _register(self, serv_id: str, endp: Endpoint) -> str:
+        """Start RegisterInstance (an upsert at the API); return its operation id."""
+        attributes = dict(endp.metadata)
+        attributes[IPV4 if endp.ip_version == 4 else IPV6] = endp.address
+        attributes[PORT] = str(endp.port)
+        op = self._call(
+            "register_instance",
+            ServiceId=serv_id,
+            InstanceId=endp.name,
+            CreatorRequestId=uuid.uuid4().hex,
+            Attributes=attributes,
+        )
+        return str(op["OperationId"])
+
+    def _deregister_all(
+        self, serv_id: str, names: list[str]
+    ) -> dict[str, errors.ServiceRegistryError]:
+        def deregister(name: str) -> None:
+            op = self._call("deregister_instance", ServiceId=serv_id, InstanceId=name)
+            self._wait(op["OperationId"])
+
+        return self._concurrently({n: partial(deregister, n) for n in names})
+
+    def _concurrently(
+        self, tasks: Mapping[str, Callable[[], object]]
+    ) -> dict[str, errors.ServiceRegistryError]:
+        """Run named tasks on a bounded pool; return the failures by name."""
+        failures: dict[str, errors.ServiceRegistryError] = {}
+        if not tasks:
+            return failures
+        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(tasks))) as pool:
+            futures = {name: pool.submit(task) for name, task in tasks.items()}
+            for name, future in futures.items():
+                exc = future.exception()
+                if isinstance(exc, errors.ServiceRegistryError):
+                    failures[name] = exc
+                elif exc is not None:
+                    failures[name] = errors.BackendError(f"{type(exc).__name__}: {exc}")
+        return failures
+
+    def apply_endpoint_changes(
+        self, changes: EndpointChanges
+    ) -> dict[str, errors.ServiceRegistryError]:
+        """Deregister, then register (create and update alike: RegisterInstance is an upsert),
+        ``concurrency`` at a time; each instance's operation is awaited in its own task."""
+        serv_id = self._parent_service(changes.ns_name, changes.serv_name)
+
+        def register(endp: Endpoint) -> None:
+            self._wait(self._register(serv_id, endp))
+
+        failures = self._deregister_all(serv_id, list(changes.delete))
+        writes = {e.name: partial(register, e) for e in (*changes.update, *changes.create)}
+        failures.update(self._concurrently(writes))
+        return failures
+
+    @staticmethod
+    def _ignore_missing(action: Callable[[], object]) -> None:
+        with suppress(errors.NotFoundError):
+            action()
+
+
+def _endpoint(ns_name: str, serv_name: str, instance: dict[str, Any]) -> Endpoint | None:
+    """An instance as an endpoint; None (skipped, as the seed did) without an IP or port."""
+    attributes = dict(instance.get("Attributes", {}))
+    address = attributes.pop(IPV4, None) or attributes.pop(IPV6, None)
+    attributes.pop(IPV6, None)
+    port = attributes.pop(PORT, None)
+    if not address or port is None:
+        return None
+    try:
+        ipaddress.ip_address(address)
+        number = int(port)
+    except ValueError:
+        return None
+    metadata = {k: v for k, v in attributes.items() if not k.startswith("AWS_")}
+    return Endpoint(instance["Id"], ns_name, serv_name, address, number, metadata)
+
+
+def _tag_list(metadata: dict[str, str]) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in metadata.items()]
+
+
+def _need(value: str, error: type[errors.InvalidInputError]) -> None:
+    if not value:
+        raise error()
+
+
+def _need_names(ns_name: str, serv_name: str) -> None:
+    _need(ns_name, errors.NamespaceNameNotProvidedError)
+    _need(serv_name, errors.ServiceNameNotProvidedError)
+
+
+@contextmanager
+def _mapped() -> Iterator[None]:
+    """botocore errors → the servregistry error tree (the raw error as ``__cause__``)."""
+    try:
+        yield
+    except botocore.exceptions.ClientError as exc:
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", ""))
+        message = f"Cloud Map: {code}: {error.get('Message', '')}"
+        if code in _NOT_FOUND:
+            raise errors.NotFoundError(message) from exc
+        if code in _EXISTS:
+            raise errors.AlreadyExistsError(message) from exc
+        if code == "InvalidInput":
+            raise errors.InvalidInputError(message, field="registry", rule=message) from exc
+        raise errors.BackendError(message) from exc
+    except (botocore.exceptions.ConnectTimeoutError, botocore.exceptions.ReadTimeoutError) as exc:
+        raise errors.RegistryTimeoutError(f"Cloud Map: {exc}") from exc
+    except botocore.exceptions.BotoCoreError as exc:
+        raise errors.BackendError(f"Cloud Map: {exc}") from exc
