@@ -12,10 +12,12 @@ import pytest
 
 #: every backend the conformance suite runs against; ``SERVREGISTRY_TEST_BACKENDS=a,b`` narrows or
 #: extends the list for one run (CI always runs the full default list)
-BACKENDS = os.environ.get("SERVREGISTRY_TEST_BACKENDS", "sqlite,etcd,cloudmap").split(",")
+BACKENDS = os.environ.get(
+    "SERVREGISTRY_TEST_BACKENDS", "sqlite,etcd,cloudmap,servicedirectory"
+).split(",")
 
 #: fixture modules: every backend's, whichever backends the conformance suite runs against
-FIXTURES = ["servers", "sqlite", "etcd", "cloudmap"]
+FIXTURES = ["servers", "sqlite", "etcd", "cloudmap", "servicedirectory"]
 pytest_plugins = [f"tests.fixtures.{name}" for name in dict.fromkeys([*FIXTURES, *BACKENDS])]
 
 

@@ -7,7 +7,7 @@ Semantics follow the seed (``cnwan-semantics.md`` §2) with these deliberate cha
 * inputs are never mutated: owner and persistent metadata go into copies;
 * the whole desired endpoint set is validated (model rules, the backend's own rules, duplicate
   names) before anything is written;
-* an optional *stack* pair (e.g. ``pulumi-stack: proj/dev``) narrows ownership: with it set, an
+* an optional *stack* pair (e.g. ``pulumi-stack: proj_dev``) narrows ownership: with it set, an
   object is ours only if it carries both our owner pair and our stack pair. The metadata
   comparison ignores both pairs;
 * removals check that the parent is ours before touching any child (seed §11 item 3), delete our

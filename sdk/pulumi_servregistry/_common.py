@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import re
 from typing import Any, TypeVar
 
 import pulumi
@@ -35,8 +37,17 @@ def registry_url(registry: RegistryInput | None) -> pulumi.Input[str] | None:
 
 
 def stack_label() -> str:
-    """``project/stack`` of the running program: recorded on every object we create."""
-    return f"{pulumi.get_project()}/{pulumi.get_stack()}"
+    """``<project>_<stack>`` of the running program, recorded on every object we create.
+
+    Written so that every backend can hold it, Service Directory's namespace labels included
+    (lowercase letters, digits, ``_`` and ``-``, at most 63 characters): other characters
+    become ``-``, and a longer value is cut and suffixed with a hash of the original.
+    """
+    text = f"{pulumi.get_project()}_{pulumi.get_stack()}"
+    label = re.sub(r"[^a-z0-9_-]", "-", text.lower())
+    if len(label) > 63:
+        label = f"{label[:52]}-{hashlib.sha256(text.encode()).hexdigest()[:10]}"
+    return label
 
 
 def resolve_args(

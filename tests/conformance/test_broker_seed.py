@@ -453,15 +453,15 @@ def test_manage_serv_endps_creates_missing_endpoints(broker: Broker, rec: Record
         "serv",
         [
             Endpoint("create", "other-ns", "other-serv", "10.0.0.1", 80, {"key": "val"}),
-            Endpoint("createNil", "ns", "serv", "10.0.0.1", 80),
+            Endpoint("create-nil", "ns", "serv", "10.0.0.1", 80),
             Endpoint("create-error", "ns", "serv", "10.0.0.1", 80),
             Endpoint("exists", "ns", "serv", "10.0.0.1", 80),
         ],
     )
     assert list(failures) == ["create-error"]
-    assert sorted(rec.created) == ["create", "createNil"]
+    assert sorted(rec.created) == ["create", "create-nil"]
     assert rec.updated == [] and rec.deleted == ["del"]
     created = rec.inner.get_endp("ns", "serv", "create")
     assert (created.ns_name, created.serv_name) == ("ns", "serv")
     assert created.metadata == {**OWNER, "key": "val"}
-    assert rec.inner.get_endp("ns", "serv", "createNil").metadata == OWNER
+    assert rec.inner.get_endp("ns", "serv", "create-nil").metadata == OWNER

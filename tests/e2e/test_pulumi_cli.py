@@ -16,7 +16,7 @@ from servregistry.registry import ServiceRegistry
 from tests.e2e.pulumi_cli import Project, PulumiError
 from tests.fixtures.etcd import ETCD_ROOT_PASSWORD, EtcdServer
 
-STACK = {"pulumi-stack": "e2e/dev", "owner": "cnwan-operator"}
+STACK = {"pulumi-stack": "e2e_dev", "owner": "cnwan-operator"}
 SPEC: dict[str, Any] = {
     "namespace": "shop",
     "service": "web",

@@ -56,7 +56,9 @@ class ProviderProcess:
         line = self.proc.stdout.readline()
         if not line.strip():
             raise RuntimeError(f"provider did not start: {self.proc.stderr.read()!r}")  # type: ignore[union-attr]
-        self.channel = grpc.insecure_channel(f"127.0.0.1:{int(line)}")
+        self.channel = grpc.insecure_channel(
+            f"127.0.0.1:{int(line)}", options=[("grpc.max_metadata_size", 1 << 20)]
+        )
         self.stub = provider_pb2_grpc.ResourceProviderStub(self.channel)
 
     def close(self) -> str:

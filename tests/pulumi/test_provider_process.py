@@ -13,7 +13,7 @@ from servregistry.providers import EndpointSetProvider, NamespaceProvider, Servi
 from servregistry.registry import ServiceRegistry
 from tests.pulumi.harness import UNKNOWN, ProviderError, ProviderProcess, Resource
 
-STACK = "demo/dev"
+STACK = "demo_dev"
 OURS = {"owner": "cnwan-operator", "pulumi-stack": STACK}
 
 
@@ -111,7 +111,7 @@ def test_create_refuses_foreign_and_adopts_ours(
     assert reg.get_ns("prod").metadata == {"owner": "someone-else", "x": "1"}
 
     # another stack sharing the registry and the default owner pair: also refused
-    reg.create_ns(Namespace("shared", {"owner": "cnwan-operator", "pulumi-stack": "demo/prod"}))
+    reg.create_ns(Namespace("shared", {"owner": "cnwan-operator", "pulumi-stack": "demo_prod"}))
     other = Resource(process, NamespaceProvider(), "shared")
     with pytest.raises(ProviderError, match="pulumi-stack"):
         other.create(ns_props(registry_url, name="shared"))

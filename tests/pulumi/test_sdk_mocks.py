@@ -67,7 +67,7 @@ def test_resources_wire_inputs_and_types() -> pulumi.Output[Any]:
         }
         ns_in = rec.resources["ns"].inputs
         assert ns_in["registry"] == "sqlite:///tmp/r.db"
-        assert ns_in["stack"] == "proj/dev"
+        assert ns_in["stack"] == "proj_dev"
         assert ns_in["metadata"] == {"team": "core"}
         assert rec.resources["web"].inputs["namespace"] == "prod"
         eps_in = rec.resources["eps"].inputs
@@ -139,7 +139,7 @@ def test_example_programs_construct(example: str) -> None:
     assert rec.resources, f"{example} declared no resources"
     for name, res in rec.resources.items():
         if res.typ.startswith("pulumi-python:dynamic/servregistry:"):
-            assert res.inputs.get("stack") == f"{example}/dev", name
+            assert res.inputs.get("stack") == f"{example}_dev".lower(), name
 
 
 @pytest.mark.parametrize("provider", [NamespaceProvider, ServiceProvider, EndpointSetProvider])

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Self
 
+from servregistry import errors
 from servregistry.model import Endpoint, RegistryObject, Service
 
 
@@ -36,3 +39,22 @@ class BaseRegistry:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def run_concurrently(
+    concurrency: int, tasks: Mapping[str, Callable[[], object]]
+) -> dict[str, errors.ServiceRegistryError]:
+    """Run named tasks, at most ``concurrency`` at a time; return the failures by name (an
+    unexpected exception becomes a BackendError naming its type)."""
+    failures: dict[str, errors.ServiceRegistryError] = {}
+    if not tasks:
+        return failures
+    with ThreadPoolExecutor(max_workers=min(concurrency, len(tasks))) as pool:
+        futures = {name: pool.submit(task) for name, task in tasks.items()}
+        for name, future in futures.items():
+            exc = future.exception()
+            if isinstance(exc, errors.ServiceRegistryError):
+                failures[name] = exc
+            elif exc is not None:
+                failures[name] = errors.BackendError(f"{type(exc).__name__}: {exc}")
+    return failures

@@ -21,8 +21,7 @@ import ipaddress
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from functools import partial
 from typing import Any, TypeVar
@@ -30,7 +29,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from servregistry import errors
 from servregistry.backends import cloudmap_rules
-from servregistry.backends.base import BaseRegistry
+from servregistry.backends.base import BaseRegistry, run_concurrently
 from servregistry.model import Endpoint, Namespace, RegistryObject, Service
 from servregistry.registry import EndpointChanges
 
@@ -492,24 +491,7 @@ class CloudMapRegistry(BaseRegistry):
             op = self._call("deregister_instance", ServiceId=serv_id, InstanceId=name)
             self._wait(op["OperationId"])
 
-        return self._concurrently({n: partial(deregister, n) for n in names})
-
-    def _concurrently(
-        self, tasks: Mapping[str, Callable[[], object]]
-    ) -> dict[str, errors.ServiceRegistryError]:
-        """Run named tasks on a bounded pool; return the failures by name."""
-        failures: dict[str, errors.ServiceRegistryError] = {}
-        if not tasks:
-            return failures
-        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(tasks))) as pool:
-            futures = {name: pool.submit(task) for name, task in tasks.items()}
-            for name, future in futures.items():
-                exc = future.exception()
-                if isinstance(exc, errors.ServiceRegistryError):
-                    failures[name] = exc
-                elif exc is not None:
-                    failures[name] = errors.BackendError(f"{type(exc).__name__}: {exc}")
-        return failures
+        return run_concurrently(self.concurrency, {n: partial(deregister, n) for n in names})
 
     def apply_endpoint_changes(
         self, changes: EndpointChanges
@@ -523,7 +505,7 @@ class CloudMapRegistry(BaseRegistry):
 
         failures = self._deregister_all(serv_id, list(changes.delete))
         writes = {e.name: partial(register, e) for e in (*changes.update, *changes.create)}
-        failures.update(self._concurrently(writes))
+        failures.update(run_concurrently(self.concurrency, writes))
         return failures
 
     @staticmethod

@@ -1,0 +1,369 @@
+"""Google Cloud Service Directory as a registry, through the official client.
+
+Mapping (``cnwan-semantics.md`` §6): ``projects/P/locations/R/namespaces/NS[/services/S
+[/endpoints/E]]``; namespace metadata in labels (whose rules are checked before writing: typical
+annotations cannot be labels, and say so); service and endpoint metadata in annotations;
+endpoint address and port as native fields, and read back (§11 item 28: no perpetual updates).
+
+Every gRPC error maps onto the error tree, list calls included (the pager fetches pages while
+iterating, §11 item 29): deadlines become RegistryTimeoutError; UNAVAILABLE is retried with
+backoff. Endpoint sets reconcile on a bounded pool. With ``endpoint`` set the client talks to
+that host without TLS or credentials (the emulator); without it, Application Default
+Credentials.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import partial
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from servregistry import errors
+from servregistry.backends import servicedirectory_rules as rules
+from servregistry.backends.base import BaseRegistry, run_concurrently
+from servregistry.model import Endpoint, Namespace, RegistryObject, Service
+from servregistry.registry import EndpointChanges
+
+try:
+    import grpc
+    from google.api_core import exceptions as gexc
+    from google.api_core import retry as gretry
+    from google.cloud import servicedirectory_v1 as sd
+    from google.cloud.servicedirectory_v1.services.registration_service.transports import (
+        RegistrationServiceGrpcTransport,
+    )
+    from google.protobuf import field_mask_pb2
+except ImportError as exc:  # pragma: no cover - depends on the installed extras
+    raise errors.MissingDependencyError(
+        "the Service Directory backend needs google-cloud-service-directory: "
+        "pip install 'pulumi-servregistry[gcp]'"
+    ) from exc
+
+__all__ = ["ServiceDirectoryRegistry"]
+
+
+class ServiceDirectoryRegistry(BaseRegistry):
+    """``ServiceDirectoryRegistry(project, region, endpoint=None, concurrency=8, timeout=30)``;
+    the client is built on first use."""
+
+    def __init__(
+        self,
+        project: str,
+        region: str,
+        *,
+        endpoint: str | None = None,
+        concurrency: int = 8,
+        timeout: float = 30.0,
+        page_size: int = 1000,
+    ) -> None:
+        if not project or not region:
+            raise errors.InvalidInputError(
+                field="registry", rule="servicedirectory needs a project and a region"
+            )
+        if concurrency < 1:
+            raise errors.InvalidInputError(field="registry.concurrency", rule="must be >= 1")
+        self.project, self.region, self.endpoint = project, region, endpoint
+        self.concurrency = concurrency
+        self.timeout = float(timeout)
+        self.page_size = page_size
+        self._init_runtime()
+
+    def _init_runtime(self) -> None:
+        self._client: Any = None
+        self._channel: Any = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_url(cls, url: str) -> ServiceDirectoryRegistry:
+        """``servicedirectory://PROJECT/REGION?endpoint=HOST:PORT&concurrency=8&timeout=30``."""
+        parts = urlsplit(url)
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        unknown = set(query) - {"endpoint", "concurrency", "timeout"}
+        if unknown:
+            raise errors.InvalidInputError(
+                field="registry",
+                rule=f"unknown servicedirectory URL options: {', '.join(sorted(unknown))}",
+            )
+        try:
+            return cls(
+                parts.netloc,
+                parts.path.strip("/"),
+                endpoint=query.get("endpoint"),
+                concurrency=int(query.get("concurrency", "8")),
+                timeout=float(query.get("timeout", "30")),
+            )
+        except ValueError as exc:
+            raise errors.InvalidInputError(field="registry", rule=str(exc)) from None
+
+    def __repr__(self) -> str:
+        return f"ServiceDirectoryRegistry({self.project!r}, {self.region!r})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._init_runtime()
+
+    @property
+    def client(self) -> Any:
+        """The RegistrationServiceClient, built on first use."""
+        with self._lock:
+            if self._client is None:
+                if self.endpoint:
+                    self._channel = grpc.insecure_channel(self.endpoint)
+                    transport = RegistrationServiceGrpcTransport(channel=self._channel)
+                    self._client = sd.RegistrationServiceClient(transport=transport)
+                else:
+                    self._client = sd.RegistrationServiceClient()
+            return self._client
+
+    def close(self) -> None:
+        with self._lock:
+            channel, self._client, self._channel = self._channel, None, None
+        if channel is not None:
+            channel.close()
+
+    # names ------------------------------------------------------------------------------------
+
+    @property
+    def _location(self) -> str:
+        return f"projects/{self.project}/locations/{self.region}"
+
+    def _ns(self, ns: str) -> str:
+        return f"{self._location}/namespaces/{ns}"
+
+    def _serv(self, ns: str, serv: str) -> str:
+        return f"{self._ns(ns)}/services/{serv}"
+
+    def _endp(self, ns: str, serv: str, endp: str) -> str:
+        return f"{self._serv(ns, serv)}/endpoints/{endp}"
+
+    def native_id(self, obj: RegistryObject) -> str:
+        """The resource name."""
+        if isinstance(obj, Namespace):
+            return self._ns(obj.name)
+        if isinstance(obj, Service):
+            return self._serv(obj.ns_name, obj.name)
+        return self._endp(obj.ns_name, obj.serv_name, obj.name)
+
+    # validation -------------------------------------------------------------------------------
+
+    def validate(self, obj: RegistryObject) -> None:
+        kind = type(obj).__name__.lower()
+        problem = rules.check_id(obj.name)
+        if problem:
+            raise errors.InvalidInputError(field=f"{kind}.name", rule=problem)
+        if isinstance(obj, Namespace):
+            problem = rules.check_labels(obj.metadata)
+            if problem:
+                raise errors.InvalidInputError(
+                    field=f"{kind}.metadata",
+                    rule=f"namespace metadata is stored as labels: {problem}",
+                )
+            return
+        limit = (
+            rules.ENDPOINT_ANNOTATIONS_LIMIT
+            if isinstance(obj, Endpoint)
+            else rules.SERVICE_ANNOTATIONS_LIMIT
+        )
+        problem = rules.check_annotations(obj.metadata, limit)
+        if problem:
+            raise errors.InvalidInputError(field=f"{kind}.metadata", rule=problem)
+
+    # calls ------------------------------------------------------------------------------------
+
+    def _call(self, method: str, parent_missing: str | None = None, **kwargs: Any) -> Any:
+        retry = gretry.Retry(
+            predicate=gretry.if_exception_type(gexc.ServiceUnavailable),
+            initial=0.1,
+            maximum=2.0,
+            timeout=self.timeout,
+        )
+        with _mapped(parent_missing):
+            return getattr(self.client, method)(**kwargs, retry=retry, timeout=self.timeout)
+
+    def _list(self, method: str, parent: str) -> list[Any]:
+        with _mapped(None):
+            return list(self._call(method, request={"parent": parent, "page_size": self.page_size}))
+
+    # namespaces -------------------------------------------------------------------------------
+
+    def get_ns(self, name: str) -> Namespace:
+        _need(name, errors.NamespaceNameNotProvidedError)
+        found = self._call("get_namespace", name=self._ns(name))
+        return Namespace(name, dict(found.labels))
+
+    def list_ns(self) -> list[Namespace]:
+        found = self._list("list_namespaces", self._location)
+        return [Namespace(_last(n.name), dict(n.labels)) for n in found]
+
+    def create_ns(self, ns: Namespace) -> Namespace:
+        self.validate(ns)
+        self._call(
+            "create_namespace",
+            parent=self._location,
+            namespace_id=ns.name,
+            namespace=sd.Namespace(labels=ns.metadata),
+        )
+        return ns
+
+    def update_ns(self, ns: Namespace) -> Namespace:
+        self.validate(ns)
+        self._call(
+            "update_namespace",
+            namespace=sd.Namespace(name=self._ns(ns.name), labels=ns.metadata),
+            update_mask=field_mask_pb2.FieldMask(paths=["labels"]),
+        )
+        return ns
+
+    def delete_ns(self, name: str) -> None:
+        _need(name, errors.NamespaceNameNotProvidedError)
+        self._call("delete_namespace", name=self._ns(name))
+
+    # services ---------------------------------------------------------------------------------
+
+    def get_serv(self, ns_name: str, serv_name: str) -> Service:
+        _need_names(ns_name, serv_name)
+        found = self._call("get_service", name=self._serv(ns_name, serv_name))
+        return Service(serv_name, ns_name, dict(found.annotations))
+
+    def list_serv(self, ns_name: str) -> list[Service]:
+        _need(ns_name, errors.NamespaceNameNotProvidedError)
+        found = self._list("list_services", self._ns(ns_name))
+        return [Service(_last(s.name), ns_name, dict(s.annotations)) for s in found]
+
+    def create_serv(self, serv: Service) -> Service:
+        self.validate(serv)
+        self._call(
+            "create_service",
+            parent_missing=f"namespace with name {serv.ns_name} does not exist",
+            parent=self._ns(serv.ns_name),
+            service_id=serv.name,
+            service=sd.Service(annotations=serv.metadata),
+        )
+        return serv
+
+    def update_serv(self, serv: Service) -> Service:
+        self.validate(serv)
+        self._call(
+            "update_service",
+            service=sd.Service(name=self._serv(serv.ns_name, serv.name), annotations=serv.metadata),
+            update_mask=field_mask_pb2.FieldMask(paths=["annotations"]),
+        )
+        return serv
+
+    def delete_serv(self, ns_name: str, serv_name: str) -> None:
+        _need_names(ns_name, serv_name)
+        self._call("delete_service", name=self._serv(ns_name, serv_name))
+
+    # endpoints --------------------------------------------------------------------------------
+
+    def get_endp(self, ns_name: str, serv_name: str, endp_name: str) -> Endpoint:
+        _need_names(ns_name, serv_name)
+        _need(endp_name, errors.EndpointNameNotProvidedError)
+        found = self._call("get_endpoint", name=self._endp(ns_name, serv_name, endp_name))
+        return _endpoint(ns_name, serv_name, found)
+
+    def list_endp(self, ns_name: str, serv_name: str) -> list[Endpoint]:
+        _need_names(ns_name, serv_name)
+        found = self._list("list_endpoints", self._serv(ns_name, serv_name))
+        return [_endpoint(ns_name, serv_name, e) for e in found]
+
+    def create_endp(self, endp: Endpoint) -> Endpoint:
+        self.validate(endp)
+        self._call(
+            "create_endpoint",
+            parent_missing=f"service with name {endp.serv_name} does not exist",
+            parent=self._serv(endp.ns_name, endp.serv_name),
+            endpoint_id=endp.name,
+            endpoint=sd.Endpoint(address=endp.address, port=endp.port, annotations=endp.metadata),
+        )
+        return endp
+
+    def update_endp(self, endp: Endpoint) -> Endpoint:
+        self.validate(endp)
+        self._call(
+            "update_endpoint",
+            endpoint=sd.Endpoint(
+                name=self._endp(endp.ns_name, endp.serv_name, endp.name),
+                address=endp.address,
+                port=endp.port,
+                annotations=endp.metadata,
+            ),
+            update_mask=field_mask_pb2.FieldMask(paths=["address", "port", "annotations"]),
+        )
+        return endp
+
+    def delete_endp(self, ns_name: str, serv_name: str, endp_name: str) -> None:
+        _need_names(ns_name, serv_name)
+        _need(endp_name, errors.EndpointNameNotProvidedError)
+        self._call("delete_endpoint", name=self._endp(ns_name, serv_name, endp_name))
+
+    def apply_endpoint_changes(
+        self, changes: EndpointChanges
+    ) -> dict[str, errors.ServiceRegistryError]:
+        """Deletes, updates and creates, ``concurrency`` calls at a time."""
+        tasks: dict[str, Callable[[], object]] = {}
+        for name in changes.delete:
+            tasks[name] = partial(self.delete_endp, changes.ns_name, changes.serv_name, name)
+        for endp in changes.update:
+            tasks[endp.name] = partial(self.update_endp, endp)
+        for endp in changes.create:
+            tasks[endp.name] = partial(self.create_endp, endp)
+        return run_concurrently(self.concurrency, tasks)
+
+
+def _endpoint(ns_name: str, serv_name: str, found: Any) -> Endpoint:
+    try:
+        return Endpoint(
+            _last(found.name),
+            ns_name,
+            serv_name,
+            found.address,
+            int(found.port),
+            dict(found.annotations),
+        )
+    except errors.InvalidInputError as exc:
+        raise errors.BackendError(f"endpoint {found.name} cannot be read: {exc}") from exc
+
+
+def _last(name: str) -> str:
+    return name.rsplit("/", 1)[-1]
+
+
+def _need(value: str, error: type[errors.InvalidInputError]) -> None:
+    if not value:
+        raise error()
+
+
+def _need_names(ns_name: str, serv_name: str) -> None:
+    _need(ns_name, errors.NamespaceNameNotProvidedError)
+    _need(serv_name, errors.ServiceNameNotProvidedError)
+
+
+@contextmanager
+def _mapped(parent_missing: str | None) -> Iterator[None]:
+    """google.api_core errors → the servregistry error tree (the raw error as ``__cause__``);
+    ``parent_missing`` turns NOT_FOUND into ParentNotFoundError (on a create)."""
+    try:
+        yield
+    except gexc.NotFound as exc:
+        if parent_missing:
+            raise errors.ParentNotFoundError(parent_missing) from exc
+        raise errors.NotFoundError(f"Service Directory: {exc.message}") from exc
+    except gexc.AlreadyExists as exc:
+        raise errors.AlreadyExistsError(f"Service Directory: {exc.message}") from exc
+    except (gexc.DeadlineExceeded, gexc.RetryError) as exc:
+        raise errors.RegistryTimeoutError(f"Service Directory: {exc}") from exc
+    except gexc.InvalidArgument as exc:
+        raise errors.InvalidInputError(
+            f"Service Directory: {exc.message}", field="registry", rule=str(exc.message)
+        ) from exc
+    except gexc.GoogleAPIError as exc:
+        raise errors.BackendError(f"Service Directory: {exc}") from exc
+    except grpc.RpcError as exc:
+        raise errors.BackendError(f"Service Directory: {exc}") from exc

@@ -1,0 +1,1 @@
+"""Local emulators of registry APIs that have none of their own."""

@@ -1,0 +1,118 @@
+"""Service Directory specifics: the backend over the official client and real gRPC, against
+the emulator."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from servregistry import Broker, Endpoint, Namespace, Service, errors, open_registry
+from servregistry.backends.servicedirectory import ServiceDirectoryRegistry
+from servregistry.emulators.servicedirectory import ServiceDirectoryEmulator
+
+OWNER = {"owner": "cnwan-operator"}
+
+
+@pytest.fixture
+def reg(servicedirectory_registry: ServiceDirectoryRegistry) -> ServiceDirectoryRegistry:
+    servicedirectory_registry.create_ns(Namespace("prod", OWNER))
+    servicedirectory_registry.create_serv(Service("web", "prod", OWNER))
+    return servicedirectory_registry
+
+
+def test_endpoints_read_back_address_and_port_so_a_rerun_writes_nothing(
+    reg: ServiceDirectoryRegistry, servicedirectory_emulator: ServiceDirectoryEmulator
+) -> None:
+    desired = [
+        Endpoint("a", "prod", "web", "10.0.0.1", 80, {"zone": "x"}),
+        Endpoint("b", "prod", "web", "2001:db8::2", 443),
+    ]
+    broker = Broker(reg)
+    assert broker.manage_serv_endps("prod", "web", desired) == {}
+    assert reg.get_endp("prod", "web", "b") == Endpoint(
+        "b", "prod", "web", "2001:db8::2", 443, OWNER
+    )
+    calls = dict(servicedirectory_emulator.calls)
+    assert broker.manage_serv_endps("prod", "web", desired) == {}
+    after = servicedirectory_emulator.calls
+    writes = ("CreateEndpoint", "UpdateEndpoint", "DeleteEndpoint")
+    assert all(after[w] == calls.get(w, 0) for w in writes)  # the seed updated every time
+
+
+@pytest.mark.parametrize(
+    ("obj", "field", "rule"),
+    [
+        (Namespace("prod2", {"cnwan.io/team": "a"}), "namespace.metadata", "labels"),
+        (Namespace("Prod"), "namespace.name", "RFC 1035"),
+        (Service("web_api", "prod"), "service.name", "RFC 1035"),
+        (Service("api", "prod", {"k": "v" * 2000}), "service.metadata", "at most 2000"),
+        (Service("api", "prod", {"googleapis.com/x": "1"}), "service.metadata", "reserved"),
+    ],
+)
+def test_bad_ids_and_metadata_fail_before_any_write(
+    reg: ServiceDirectoryRegistry,
+    servicedirectory_emulator: ServiceDirectoryEmulator,
+    obj: Namespace | Service,
+    field: str,
+    rule: str,
+) -> None:
+    before = dict(servicedirectory_emulator.calls)
+    broker = Broker(reg)
+    with pytest.raises(errors.InvalidInputError) as caught:
+        broker.manage_ns(obj) if isinstance(obj, Namespace) else broker.manage_serv(obj)
+    assert caught.value.field == field
+    assert rule in caught.value.rule
+    after = servicedirectory_emulator.calls
+    assert all(after[k] == before.get(k, 0) for k in after if k.startswith(("Create", "Update")))
+
+
+def test_endpoint_annotations_limit(reg: ServiceDirectoryRegistry) -> None:
+    big = Endpoint("e", "prod", "web", "10.0.0.1", 1, {"k": "v" * 500})
+    with pytest.raises(errors.InvalidInputError, match="at most 512"):
+        Broker(reg).manage_serv_endps("prod", "web", [big])
+    assert reg.list_endp("prod", "web") == []
+
+
+def test_deadlines_are_registry_timeouts() -> None:
+    slow = ServiceDirectoryEmulator(latency_ms=500)
+    port = slow.start()
+    reg = ServiceDirectoryRegistry("p", "r", endpoint=f"127.0.0.1:{port}", timeout=0.1)
+    try:
+        with pytest.raises(errors.RegistryTimeoutError):
+            reg.get_ns("prod")
+        with pytest.raises(errors.RegistryTimeoutError):
+            reg.list_ns()  # list calls too (seed §11 item 29)
+    finally:
+        reg.close()
+        slow.stop()
+
+
+def test_missing_objects_and_parents(reg: ServiceDirectoryRegistry) -> None:
+    with pytest.raises(errors.NotFoundError):
+        reg.get_serv("prod", "nope")
+    with pytest.raises(errors.ParentNotFoundError, match="nope"):
+        reg.create_endp(Endpoint("e", "prod", "nope", "10.0.0.1", 1))
+    with pytest.raises(errors.AlreadyExistsError):
+        reg.create_serv(Service("web", "prod"))
+
+
+def test_forced_removal_and_cascade(reg: ServiceDirectoryRegistry) -> None:
+    reg.create_endp(Endpoint("e", "prod", "web", "10.0.0.1", 1, OWNER))
+    Broker(reg).remove_ns("prod", force_not_empty=True)
+    assert reg.list_ns() == []
+
+
+def test_url_and_pickling(servicedirectory_server: str) -> None:
+    reg = open_registry(f"servicedirectory://proj/eu-west1?endpoint={servicedirectory_server}")
+    assert isinstance(reg, ServiceDirectoryRegistry)
+    assert (reg.project, reg.region, reg.endpoint) == ("proj", "eu-west1", servicedirectory_server)
+    reg.list_ns()
+    copy = pickle.loads(pickle.dumps(reg))
+    assert copy._client is None and copy.project == "proj"
+    assert reg.native_id(Service("web", "prod")) == (
+        "projects/proj/locations/eu-west1/namespaces/prod/services/web"
+    )
+    reg.close()
+    with pytest.raises(errors.InvalidInputError, match="unknown"):
+        open_registry("servicedirectory://p/r?credentials=x")
