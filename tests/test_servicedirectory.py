@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pickle
 
+import grpc
 import pytest
 
 from servregistry import Broker, Endpoint, Namespace, Service, errors, open_registry
@@ -86,6 +87,24 @@ def test_deadlines_are_registry_timeouts() -> None:
     finally:
         reg.close()
         slow.stop()
+
+
+def test_unavailable_is_retried_and_other_failures_map_onto_the_error_tree(
+    reg: ServiceDirectoryRegistry, servicedirectory_emulator: ServiceDirectoryEmulator
+) -> None:
+    before = servicedirectory_emulator.calls["GetNamespace"]
+    servicedirectory_emulator.fail_next("GetNamespace", grpc.StatusCode.UNAVAILABLE, times=2)
+    assert reg.get_ns("prod") == Namespace("prod", OWNER)
+    assert servicedirectory_emulator.calls["GetNamespace"] == before + 3
+
+    servicedirectory_emulator.fail_next("CreateService", grpc.StatusCode.PERMISSION_DENIED)
+    with pytest.raises(errors.BackendError, match="injected failure of CreateService") as caught:
+        reg.create_serv(Service("api", "prod", OWNER))
+    assert isinstance(caught.value.__cause__, Exception)
+    with pytest.raises(errors.NotFoundError):
+        reg.get_serv("prod", "api")  # the refused create wrote nothing
+    reg.create_serv(Service("api", "prod", OWNER))  # and a retry converges
+    assert reg.get_serv("prod", "api") == Service("api", "prod", OWNER)
 
 
 def test_missing_objects_and_parents(reg: ServiceDirectoryRegistry) -> None:

@@ -17,7 +17,9 @@ update masks (mutable fields only; an empty mask replaces them all; an unknown p
 INVALID_ARGUMENT); cascading deletes; ``order_by`` on ``name`` (``asc``/``desc``); ``filter`` in
 the subset :mod:`servregistry.emulators.sd_filter` documents. Not emulated: IAM methods, the
 ``network`` and ``uid`` semantics beyond a generated uid, locations other than the ones named.
-State is in memory and thread-safe; ``latency_ms`` delays every call (for benchmarks).
+State is in memory and thread-safe; ``latency_ms`` delays every call (for benchmarks), and
+``fail_next(method, code, times)`` makes the next calls of one method fail with a status code
+(to test a client's retries and error handling).
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ class ServiceDirectoryEmulator:
         self.latency_ms = latency_ms
         self.calls: Counter[str] = Counter()
         self._objects: dict[str, Any] = {}  # resource name -> proto-plus message
+        self._faults: dict[str, list[grpc.StatusCode]] = {}  # method -> codes to fail with
         self._lock = threading.Lock()
         self._server: grpc.Server | None = None
         self.port = 0
@@ -100,7 +103,19 @@ class ServiceDirectoryEmulator:
     def reset(self) -> None:
         with self._lock:
             self._objects.clear()
+            self._faults.clear()
         self.calls.clear()
+
+    def fail_next(self, method: str, code: grpc.StatusCode, times: int = 1) -> None:
+        """Make the next ``times`` calls of ``method`` (e.g. ``"GetNamespace"``) fail with
+        ``code`` before touching any state."""
+        with self._lock:
+            self._faults.setdefault(method, []).extend([code] * times)
+
+    def _fault(self, method: str) -> grpc.StatusCode | None:
+        with self._lock:
+            pending = self._faults.get(method)
+            return pending.pop(0) if pending else None
 
     def _handlers(self) -> tuple[grpc.GenericRpcHandler, ...]:
         def method(name: str, request: Any, response: Any, fn: Callable[[Any], Any]) -> Any:
@@ -178,6 +193,9 @@ class ServiceDirectoryEmulator:
             self.calls[name] += 1
             if self.latency_ms:
                 time.sleep(self.latency_ms / 1000)
+            fault = self._fault(name)
+            if fault is not None:
+                context.abort(fault, f"injected failure of {name}")
             try:
                 return fn(request)
             except _Abort as exc:
