@@ -29,9 +29,10 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 from servregistry import errors
+from servregistry.backends.base import split_url
 from servregistry.model import Endpoint, Namespace, RegistryObject, Service
 
 __all__ = [
@@ -142,8 +143,7 @@ def registry_location(url: str) -> str:
     Directory project and region. Changing anything else is a connection-only change.
     """
     scheme = _scheme(url)
-    parts = urlsplit(url)
-    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    parts, query = split_url(url)
     if scheme == "sqlite":
         return f"sqlite:{os.path.abspath(parts.path) if parts.path != '/:memory:' else ':memory:'}"
     if scheme in ("etcd", "etcds"):

@@ -1,18 +1,67 @@
-"""What every backend shares: context management and the default ``validate``."""
+"""What every backend shares: URL options, pickling as plain configuration, context management,
+the default ``validate`` and ``native_id``, and a bounded pool for endpoint sets."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
-from typing import Self
+from typing import Any, Self, TypeVar
+from urllib.parse import SplitResult, parse_qs, urlsplit
 
 from servregistry import errors
 from servregistry.model import Endpoint, RegistryObject, Service
 
+_T = TypeVar("_T")
+
+
+def split_url(
+    url: str, allowed: Collection[str] | None = None
+) -> tuple[SplitResult, dict[str, str]]:
+    """A registry URL's parts and its query options (the last value of each); with ``allowed``,
+    an option outside it is an InvalidInputError that lists the known ones."""
+    parts = urlsplit(url)
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    unknown = set(query) - set(allowed or query)
+    if unknown:
+        raise errors.InvalidInputError(
+            field="registry",
+            rule=f"unknown {parts.scheme} URL options: {', '.join(sorted(unknown))} "
+            f"(known: {', '.join(sorted(allowed or ()))})",
+        )
+    return parts, query
+
+
+def url_option(query: Mapping[str, str], key: str, default: _T, cast: Callable[[str], _T]) -> _T:
+    """Option ``key`` of a URL query converted by ``cast``; a bad value names the option."""
+    raw = query.get(key)
+    if raw is None:
+        return default
+    try:
+        return cast(raw)
+    except ValueError:
+        raise errors.InvalidInputError(
+            field=f"registry.{key}", rule=f"{raw!r} is not a valid {cast.__name__}"
+        ) from None
+
 
 class BaseRegistry:
-    """Mixin for backends: ``with open_registry(url) as reg: ...`` closes the client."""
+    """Mixin for backends: ``with open_registry(url) as reg: ...`` closes the client.
+
+    Attributes whose names start with ``_`` are runtime state (clients, locks, caches, secrets):
+    they never pickle, and ``_init_runtime`` recreates them after unpickling, so a registry
+    travels (in a Pulumi provider) as plain configuration.
+    """
+
+    def _init_runtime(self) -> None:
+        """Create the runtime state; called by ``__init__`` and after unpickling."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._init_runtime()
 
     def validate(self, obj: RegistryObject) -> None:
         """The model already checked names, addresses and ports; backends add their own rules."""

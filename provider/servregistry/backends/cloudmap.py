@@ -25,11 +25,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from functools import partial
 from typing import Any, TypeVar
-from urllib.parse import parse_qs, urlsplit
 
 from servregistry import errors
 from servregistry.backends import cloudmap_rules
-from servregistry.backends.base import BaseRegistry, run_concurrently
+from servregistry.backends.base import BaseRegistry, run_concurrently, split_url, url_option
 from servregistry.model import Endpoint, Namespace, RegistryObject, Service
 from servregistry.registry import EndpointChanges
 
@@ -91,33 +90,19 @@ class CloudMapRegistry(BaseRegistry):
     @classmethod
     def from_url(cls, url: str) -> CloudMapRegistry:
         """``cloudmap://REGION?endpoint_url=URL&profile=NAME&concurrency=8&operation_timeout=300``."""
-        parts = urlsplit(url)
-        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        unknown = set(query) - {"endpoint_url", "profile", "concurrency", "operation_timeout"}
-        if unknown:
-            raise errors.InvalidInputError(
-                field="registry", rule=f"unknown cloudmap URL options: {', '.join(sorted(unknown))}"
-            )
-        try:
-            return cls(
-                parts.netloc,
-                endpoint_url=query.get("endpoint_url"),
-                profile=query.get("profile"),
-                concurrency=int(query.get("concurrency", "8")),
-                operation_timeout=float(query.get("operation_timeout", "300")),
-            )
-        except ValueError as exc:
-            raise errors.InvalidInputError(field="registry", rule=str(exc)) from None
+        parts, query = split_url(
+            url, {"endpoint_url", "profile", "concurrency", "operation_timeout"}
+        )
+        return cls(
+            parts.netloc,
+            endpoint_url=query.get("endpoint_url"),
+            profile=query.get("profile"),
+            concurrency=url_option(query, "concurrency", 8, int),
+            operation_timeout=url_option(query, "operation_timeout", 300.0, float),
+        )
 
     def __repr__(self) -> str:
         return f"CloudMapRegistry({self.region!r}, endpoint_url={self.endpoint_url!r})"
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._init_runtime()
 
     @property
     def client(self) -> Any:

@@ -18,11 +18,10 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import parse_qs, urlsplit
 
 from servregistry import errors
 from servregistry.backends import etcd_layout as layout
-from servregistry.backends.base import BaseRegistry
+from servregistry.backends.base import BaseRegistry, split_url, url_option
 from servregistry.backends.sqlite import check_name
 from servregistry.model import Endpoint, Namespace, RegistryObject, Service
 from servregistry.registry import EndpointChanges
@@ -92,10 +91,14 @@ class EtcdRegistry(BaseRegistry):
         self.endpoints = [_host_port(e) for e in endpoints]
         self.prefix = layout.parse_prefix(prefix)
         self.user = user
-        self._password = password
         self.ca_cert, self.cert_key, self.cert_cert = ca_cert, cert_key, cert_cert
         self.tls = tls or ca_cert is not None
         self.timeout = float(timeout)
+        self._init_runtime(password)
+
+    def _init_runtime(self, password: str | None = None) -> None:
+        """The password never pickles: after unpickling it comes from ``use_password``."""
+        self._password = password
         self._client: Any = None
         self._lock = threading.Lock()
         self._revisions: OrderedDict[str, int] = OrderedDict()
@@ -110,27 +113,17 @@ class EtcdRegistry(BaseRegistry):
         ``?prefix=/`` for the root. The password is never part of the URL: it comes from
         ``$SERVREGISTRY_ETCD_PASSWORD`` (or the ``password`` argument).
         """
-        parts = urlsplit(url)
+        parts, query = split_url(
+            url, {"timeout", "user", "ca_cert", "cert_key", "cert_cert", "prefix"}
+        )
         if "@" in parts.netloc:
             raise errors.InvalidInputError(
                 field="registry",
                 rule="credentials do not belong in the etcd URL; pass ?user=NAME and set the "
                 f"password in ${PASSWORD_ENV} (or the stack secret servregistry:etcdPassword)",
             )
-        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        unknown = set(query) - {"timeout", "user", "ca_cert", "cert_key", "cert_cert", "prefix"}
-        if unknown:
-            raise errors.InvalidInputError(
-                field="registry", rule=f"unknown etcd URL options: {', '.join(sorted(unknown))}"
-            )
         path = parts.path.strip("/")
         prefix = query.get("prefix", path or None)
-        try:
-            timeout = float(query.get("timeout", "15"))
-        except ValueError:
-            raise errors.InvalidInputError(
-                field="registry", rule=f"timeout {query['timeout']!r} is not a number"
-            ) from None
         return cls(
             [e for e in parts.netloc.split(",") if e],
             prefix,
@@ -139,25 +132,12 @@ class EtcdRegistry(BaseRegistry):
             cert_key=query.get("cert_key"),
             cert_cert=query.get("cert_cert"),
             tls=parts.scheme == "etcds",
-            timeout=timeout,
+            timeout=url_option(query, "timeout", 15.0, float),
         )
 
     def __repr__(self) -> str:
         hosts = ",".join(f"{h}:{p}" for h, p in self.endpoints)
         return f"EtcdRegistry({hosts!r}, prefix={self.prefix!r}, user={self.user!r})"
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._password = None
-        self._client = None
-        self._lock = threading.Lock()
-        self._revisions = OrderedDict()
-        self._revisions_lock = threading.Lock()
-        self._decoded = {}
 
     def use_password(self, password: str | None) -> None:
         """Authenticate with ``password`` from now on (e.g. a decrypted stack secret); the

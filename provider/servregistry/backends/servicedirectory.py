@@ -19,11 +19,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 from servregistry import errors
 from servregistry.backends import servicedirectory_rules as rules
-from servregistry.backends.base import BaseRegistry, run_concurrently
+from servregistry.backends.base import BaseRegistry, run_concurrently, split_url, url_option
 from servregistry.model import Endpoint, Namespace, RegistryObject, Service
 from servregistry.registry import EndpointChanges
 
@@ -79,34 +78,17 @@ class ServiceDirectoryRegistry(BaseRegistry):
     @classmethod
     def from_url(cls, url: str) -> ServiceDirectoryRegistry:
         """``servicedirectory://PROJECT/REGION?endpoint=HOST:PORT&concurrency=8&timeout=30``."""
-        parts = urlsplit(url)
-        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        unknown = set(query) - {"endpoint", "concurrency", "timeout"}
-        if unknown:
-            raise errors.InvalidInputError(
-                field="registry",
-                rule=f"unknown servicedirectory URL options: {', '.join(sorted(unknown))}",
-            )
-        try:
-            return cls(
-                parts.netloc,
-                parts.path.strip("/"),
-                endpoint=query.get("endpoint"),
-                concurrency=int(query.get("concurrency", "8")),
-                timeout=float(query.get("timeout", "30")),
-            )
-        except ValueError as exc:
-            raise errors.InvalidInputError(field="registry", rule=str(exc)) from None
+        parts, query = split_url(url, {"endpoint", "concurrency", "timeout"})
+        return cls(
+            parts.netloc,
+            parts.path.strip("/"),
+            endpoint=query.get("endpoint"),
+            concurrency=url_option(query, "concurrency", 8, int),
+            timeout=url_option(query, "timeout", 30.0, float),
+        )
 
     def __repr__(self) -> str:
         return f"ServiceDirectoryRegistry({self.project!r}, {self.region!r})"
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._init_runtime()
 
     @property
     def client(self) -> Any:

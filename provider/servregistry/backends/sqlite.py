@@ -15,10 +15,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import parse_qs, urlsplit
 
 from servregistry import errors
-from servregistry.backends.base import BaseRegistry
+from servregistry.backends.base import BaseRegistry, split_url, url_option
 from servregistry.model import Endpoint, Namespace, RegistryObject, Service
 from servregistry.registry import EndpointChanges
 
@@ -69,6 +68,9 @@ class SqliteRegistry(BaseRegistry):
     def __init__(self, path: str | Path, *, timeout: float = 30.0) -> None:
         self.path = str(path)
         self.timeout = float(timeout)
+        self._init_runtime()
+
+    def _init_runtime(self) -> None:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -77,7 +79,7 @@ class SqliteRegistry(BaseRegistry):
     @classmethod
     def from_url(cls, url: str) -> SqliteRegistry:
         """``sqlite:///abs/path.db`` (or ``sqlite:///relative.db``), ``?timeout=SECONDS``."""
-        parts = urlsplit(url)
+        parts, query = split_url(url, {"timeout"})
         if parts.netloc:
             raise errors.InvalidInputError(
                 field="registry",
@@ -86,18 +88,10 @@ class SqliteRegistry(BaseRegistry):
         path = ":memory:" if parts.path == "/:memory:" else parts.path
         if not path.strip("/"):
             raise errors.InvalidInputError(field="registry", rule=f"{url!r} names no file")
-        query = parse_qs(parts.query)
-        timeout = float(query.get("timeout", ["30"])[0])
-        return cls(path, timeout=timeout)
+        return cls(path, timeout=url_option(query, "timeout", 30.0, float))
 
     def __repr__(self) -> str:
         return f"SqliteRegistry({self.path!r})"
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"path": self.path, "timeout": self.timeout}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["path"], timeout=state["timeout"])  # type: ignore[misc]
 
     # connections ------------------------------------------------------------------------------
 
