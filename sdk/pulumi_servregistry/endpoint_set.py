@@ -84,7 +84,8 @@ class RegistryEndpointSet(
     owner_value: pulumi.Output[str]
     """The owner metadata value written on our endpoints."""
     stack: pulumi.Output[str]
-    """``project/stack`` recorded under ``pulumi-stack`` on our endpoints."""
+    """``<project>_<stack>`` (lowercased, label-safe) recorded under ``pulumi-stack`` on our
+    endpoints."""
     native_id: pulumi.Output[str]
     """The service's id in the backend (etcd key, Cloud Map id, resource name)."""
 

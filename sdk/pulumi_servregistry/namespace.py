@@ -55,7 +55,8 @@ class RegistryNamespace(pulumi.dynamic.Resource, module="servregistry", name="Re
     owner_value: pulumi.Output[str]
     """The owner metadata value written on the namespace."""
     stack: pulumi.Output[str]
-    """``project/stack`` recorded under ``pulumi-stack``: only this stack adopts or deletes it."""
+    """``<project>_<stack>`` (lowercased, label-safe) recorded under ``pulumi-stack``: only
+    this stack adopts or deletes it."""
     owned: pulumi.Output[bool]
     """Whether the registry's namespace carries our owner and stack pairs (false after someone
     else took it over; a refresh shows it)."""

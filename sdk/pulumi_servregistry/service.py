@@ -58,7 +58,8 @@ class RegistryService(pulumi.dynamic.Resource, module="servregistry", name="Regi
     owner_value: pulumi.Output[str]
     """The owner metadata value written on the service."""
     stack: pulumi.Output[str]
-    """``project/stack`` recorded under ``pulumi-stack``: only this stack adopts or deletes it."""
+    """``<project>_<stack>`` (lowercased, label-safe) recorded under ``pulumi-stack``: only
+    this stack adopts or deletes it."""
     owned: pulumi.Output[bool]
     """Whether the registry's service carries our owner and stack pairs."""
     native_id: pulumi.Output[str]

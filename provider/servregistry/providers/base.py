@@ -24,7 +24,8 @@ from servregistry.broker import DEFAULT_OWNER_KEY, DEFAULT_OWNER_VALUE, Broker
 from servregistry.model import MetadataPair, RegistryObject
 from servregistry.registry import ServiceRegistry, open_registry, registry_location
 
-#: the metadata key that records which Pulumi stack created an object (value ``project/stack``)
+#: the metadata key that records which Pulumi stack created an object (value
+#: ``<project>_<stack>``, lowercased and label-safe)
 STACK_KEY = "pulumi-stack"
 #: stack config keys the providers read
 CONFIG_REGISTRY = "servregistry:registry"
