@@ -1,5 +1,5 @@
 # The two commands README.md leads with: `make demo` (main job) and `make test` (whole suite).
-.PHONY: demo test lint bench bootstrap
+.PHONY: demo test lint bench bench-cloud bootstrap
 
 bootstrap:
 	bash scripts/bootstrap
@@ -17,3 +17,6 @@ lint: bootstrap
 
 bench: bootstrap
 	.venv/bin/python -m bench.endpoint_sets
+
+bench-cloud: bootstrap
+	.venv/bin/python -m bench.cloud_endpoint_sets

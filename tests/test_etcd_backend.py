@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -14,7 +16,7 @@ from bench.endpoint_sets import Counting
 from servregistry import Broker, Endpoint, Namespace, Service, errors
 from servregistry.backends import etcd_layout as layout
 from servregistry.backends.etcd import EtcdRegistry
-from tests.fixtures.etcd import EtcdServer
+from tests.fixtures.etcd import ETCD_ROOT_PASSWORD, ETCD_TOKEN_TTL, EtcdServer
 
 TRICKY = [
     "plain",
@@ -209,3 +211,23 @@ def test_fast_reader_agrees_with_the_yaml_library(text: str) -> None:
     doc = layout.decode(Namespace, text.encode()) if "name: a" in text else None
     if doc is not None:
         assert doc.name == "a"
+
+
+def test_an_expired_auth_token_is_renewed(etcd_auth_server: EtcdServer) -> None:
+    reg = EtcdRegistry(
+        [etcd_auth_server.client_url],
+        f"/renew-{uuid.uuid4().hex[:8]}/",
+        user="root",
+        password=ETCD_ROOT_PASSWORD,
+    )
+    try:
+        reg.create_ns(Namespace("prod"))
+        time.sleep(ETCD_TOKEN_TTL + 1.5)  # the token expires without use
+        assert reg.get_ns("prod") == Namespace("prod")
+        time.sleep(ETCD_TOKEN_TTL + 1.5)
+        assert [ns.name for ns in reg.list_ns()] == ["prod"]
+        time.sleep(ETCD_TOKEN_TTL + 1.5)
+        reg.create_serv(Service("web", "prod"))  # a guarded transaction
+        assert reg.get_serv("prod", "web") == Service("web", "prod")
+    finally:
+        reg.close()

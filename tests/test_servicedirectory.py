@@ -135,3 +135,33 @@ def test_url_and_pickling(servicedirectory_server: str) -> None:
     reg.close()
     with pytest.raises(errors.InvalidInputError, match="unknown"):
         open_registry("servicedirectory://p/r?credentials=x")
+
+
+def test_endpoint_sets_report_their_plan_and_progress(
+    servicedirectory_server: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr("servregistry.backends.base.PROGRESS_EVERY", 0.0)
+    reg = ServiceDirectoryRegistry(
+        "p-progress", "r", endpoint=servicedirectory_server, concurrency=2
+    )
+    broker = Broker(reg)
+    broker.manage_ns(Namespace("prod"))
+    broker.manage_serv(Service("web", "prod"))
+    desired = [Endpoint(f"e{i}", "prod", "web", f"10.0.0.{i}", 80) for i in range(6)]
+    with caplog.at_level("INFO", logger="servregistry"):
+        assert broker.manage_serv_endps("prod", "web", desired) == {}
+        assert broker.manage_serv_endps("prod", "web", desired) == {}  # no change: silent
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines[0] == (
+        "prod/web: 6 endpoint(s) to create, 0 to update, 0 to delete (0 unchanged, "
+        "0 foreign left alone)"
+    )
+    assert [line.split(",")[0] for line in lines[1:-1]] == [
+        f"prod/web endpoints: {k} of 6 done" for k in range(1, 6)
+    ]
+    assert lines[-1].startswith("prod/web: 6 endpoint write(s) in ")
+    assert lines[-1].endswith(", 0 failed")
+    Broker(reg).remove_ns("prod", force_not_empty=True)
+    reg.close()

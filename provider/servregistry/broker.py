@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import logging
+import time
 from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from typing import TypeVar
@@ -28,6 +30,8 @@ from typing import TypeVar
 from servregistry import errors
 from servregistry.model import Endpoint, MetadataPair, Namespace, RegistryObject, Service
 from servregistry.registry import BatchEndpointWriter, EndpointChanges, ServiceRegistry
+
+log = logging.getLogger("servregistry")
 
 __all__ = ["DEFAULT_OWNER", "Broker"]
 
@@ -206,7 +210,30 @@ class Broker:
         changes = EndpointChanges(
             ns_name, serv_name, create, update, delete, current={e.name: e for e in current}
         )
-        failures.update(self._apply(reg, changes))
+        if not len(changes):
+            return failures
+        log.info(
+            "%s/%s: %d endpoint(s) to create, %d to update, %d to delete (%d unchanged, "
+            "%d foreign left alone)",
+            ns_name,
+            serv_name,
+            len(create),
+            len(update),
+            len(delete),
+            len(current) - len(update) - len(delete) - len(failures),
+            len(failures),
+        )
+        started = time.monotonic()
+        written = self._apply(reg, changes)
+        log.info(
+            "%s/%s: %d endpoint write(s) in %.1f s, %d failed",
+            ns_name,
+            serv_name,
+            len(changes),
+            time.monotonic() - started,
+            len(written),
+        )
+        failures.update(written)
         return failures
 
     def _desired_endpoints(

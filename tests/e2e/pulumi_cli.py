@@ -53,7 +53,6 @@ class Project:
         (root / "state").mkdir()
         (root / "home").mkdir()
         self.env = {
-            **os.environ,
             "PATH": os.pathsep.join([bin_dir, str(REPO / ".venv" / "bin"), os.environ["PATH"]]),
             "PULUMI_HOME": str(root / "home"),
             "PULUMI_BACKEND_URL": f"file://{root / 'state'}",
@@ -63,14 +62,17 @@ class Project:
             "PULUMI_SUPPRESS_COPILOT_LINK": "true",
             "NO_COLOR": "1",
         }
-        self.env.pop("SERVREGISTRY_ETCD_PASSWORD", None)
         self.run("stack", "init", "dev")
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        # the environment as it is now (a server fixture may have set credentials since), with
+        # ours on top and no etcd password: that must come from the stack secret
+        env = {**os.environ, **self.env}
+        env.pop("SERVREGISTRY_ETCD_PASSWORD", None)
         done = subprocess.run(
             ["pulumi", *args, "--non-interactive"],
             cwd=self.dir,
-            env=self.env,
+            env=env,
             capture_output=True,
             text=True,
             timeout=300,

@@ -111,7 +111,11 @@ def test_lifecycle(project: Project, registry_url: str, reg: ServiceRegistry) ->
     spec["endpoints"] = spec["endpoints"][:2]
     project.configure(registry_url, spec)
     assert project.preview()["eps"] == "update"
-    project.up()
+    out = project.up()
+    assert (  # the endpoint set's plan reaches the person running pulumi
+        "servregistry: shop/storefront: 0 endpoint(s) to create, 0 to update, 1 to delete "
+        "(2 unchanged, 1 foreign left alone)"
+    ) in out
     names = {e.name for e in reg.list_endp("shop", "storefront")}
     assert names == {"web-a", "web-b", "theirs"}
 

@@ -3,8 +3,10 @@ the default ``validate`` and ``native_id``, and a bounded pool for endpoint sets
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable, Collection, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from types import TracebackType
 from typing import Any, Self, TypeVar
 from urllib.parse import SplitResult, parse_qs, urlsplit
@@ -13,6 +15,9 @@ from servregistry import errors
 from servregistry.model import Endpoint, RegistryObject, Service
 
 _T = TypeVar("_T")
+log = logging.getLogger("servregistry")
+#: seconds between progress lines of a long run of concurrent writes
+PROGRESS_EVERY = 5.0
 
 
 def split_url(
@@ -91,19 +96,32 @@ class BaseRegistry:
 
 
 def run_concurrently(
-    concurrency: int, tasks: Mapping[str, Callable[[], object]]
+    concurrency: int, tasks: Mapping[str, Callable[[], object]], label: str = "writes"
 ) -> dict[str, errors.ServiceRegistryError]:
     """Run named tasks, at most ``concurrency`` at a time; return the failures by name (an
-    unexpected exception becomes a BackendError naming its type)."""
+    unexpected exception becomes a BackendError naming its type). A run that lasts logs
+    ``label: K of N done`` on the ``servregistry`` logger every ``PROGRESS_EVERY`` seconds."""
     failures: dict[str, errors.ServiceRegistryError] = {}
     if not tasks:
         return failures
+    started = last = time.monotonic()
     with ThreadPoolExecutor(max_workers=min(concurrency, len(tasks))) as pool:
-        futures = {name: pool.submit(task) for name, task in tasks.items()}
-        for name, future in futures.items():
+        futures = {pool.submit(task): name for name, task in tasks.items()}
+        for done, future in enumerate(as_completed(futures), start=1):
             exc = future.exception()
             if isinstance(exc, errors.ServiceRegistryError):
-                failures[name] = exc
+                failures[futures[future]] = exc
             elif exc is not None:
-                failures[name] = errors.BackendError(f"{type(exc).__name__}: {exc}")
+                failures[futures[future]] = errors.BackendError(f"{type(exc).__name__}: {exc}")
+            now = time.monotonic()
+            if now - last >= PROGRESS_EVERY and done < len(tasks):
+                last = now
+                log.info(
+                    "%s: %d of %d done, %d failed (%.0f s)",
+                    label,
+                    done,
+                    len(tasks),
+                    len(failures),
+                    now - started,
+                )
     return failures

@@ -476,7 +476,9 @@ class CloudMapRegistry(BaseRegistry):
             op = self._call("deregister_instance", ServiceId=serv_id, InstanceId=name)
             self._wait(op["OperationId"])
 
-        return run_concurrently(self.concurrency, {n: partial(deregister, n) for n in names})
+        return run_concurrently(
+            self.concurrency, {n: partial(deregister, n) for n in names}, "deregistering"
+        )
 
     def apply_endpoint_changes(
         self, changes: EndpointChanges
@@ -490,7 +492,7 @@ class CloudMapRegistry(BaseRegistry):
 
         failures = self._deregister_all(serv_id, list(changes.delete))
         writes = {e.name: partial(register, e) for e in (*changes.update, *changes.create)}
-        failures.update(run_concurrently(self.concurrency, writes))
+        failures.update(run_concurrently(self.concurrency, writes, "registering"))
         return failures
 
     @staticmethod

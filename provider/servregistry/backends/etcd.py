@@ -29,7 +29,9 @@ from servregistry.registry import EndpointChanges
 try:
     import etcd3
     import grpc
+    from etcd3 import etcdrpc
     from etcd3 import exceptions as etcd_exceptions
+    from etcd3.client import EtcdTokenCallCredentials
     from etcd3.utils import prefix_range_end
 except ImportError as exc:  # pragma: no cover - exercised by open_registry's message
     raise errors.MissingDependencyError(
@@ -186,6 +188,8 @@ class EtcdRegistry(BaseRegistry):
             # grpc refuses call credentials on a plaintext channel ("insufficient security
             # level"); the client also sends the auth token as call metadata, which suffices
             client.call_credentials = None
+        if self.user and password:
+            return _RenewingClient(client, self.user, password)
         return client
 
     def close(self) -> None:
@@ -538,6 +542,58 @@ def _host_port(endpoint: str) -> tuple[str, int]:
         raise errors.InvalidInputError(
             field="registry.endpoints", rule=f"{endpoint!r}: port {port!r} is not a number"
         ) from None
+
+
+class _RenewingClient:
+    """The etcd client, authenticating again when etcd says its token is no longer valid.
+
+    python3-etcd3 gets a token once, when it connects, and etcd's ``simple`` tokens expire after
+    ``--auth-token-ttl`` seconds (default 300) without use, so a long-lived process would fail
+    for good. Each call that fails with UNAUTHENTICATED gets a new token and is retried once.
+    """
+
+    def __init__(self, client: Any, user: str, password: str) -> None:
+        self._client, self._user, self._password = client, user, password
+        self._lock = threading.Lock()
+
+    @property
+    def transactions(self) -> Any:
+        return self._client.transactions
+
+    def get(self, key: str) -> Any:
+        return self._renewing(lambda: self._client.get(key))
+
+    def get_prefix(self, prefix: str, **kwargs: Any) -> list[Any]:
+        return self._renewing(lambda: list(self._client.get_prefix(prefix, **kwargs)))
+
+    def transaction(self, **kwargs: Any) -> Any:
+        return self._renewing(lambda: self._client.transaction(**kwargs))
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _renewing(self, call: Callable[[], _T]) -> _T:
+        stale = self._client.metadata
+        try:
+            return call()
+        except grpc.RpcError as exc:
+            if exc.code() != grpc.StatusCode.UNAUTHENTICATED:
+                raise
+        self._renew(stale)
+        return call()
+
+    def _renew(self, stale: Any) -> None:
+        with self._lock:
+            if self._client.metadata != stale:
+                return  # another thread renewed it meanwhile
+            request = etcdrpc.AuthenticateRequest(name=self._user, password=self._password)
+            token = self._client.authstub.Authenticate(request, self._client.timeout).token
+            log.info("etcd: the auth token expired; authenticated again")
+            self._client.metadata = (("token", token),)
+            if self._client.call_credentials is not None:
+                self._client.call_credentials = grpc.metadata_call_credentials(
+                    EtcdTokenCallCredentials(token)
+                )
 
 
 @contextmanager

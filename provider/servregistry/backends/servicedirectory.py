@@ -296,7 +296,9 @@ class ServiceDirectoryRegistry(BaseRegistry):
             tasks[endp.name] = partial(self.update_endp, endp)
         for endp in changes.create:
             tasks[endp.name] = partial(self.create_endp, endp)
-        return run_concurrently(self.concurrency, tasks)
+        return run_concurrently(
+            self.concurrency, tasks, f"{changes.ns_name}/{changes.serv_name} endpoints"
+        )
 
 
 def _endpoint(ns_name: str, serv_name: str, found: Any) -> Endpoint:

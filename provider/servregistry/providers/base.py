@@ -10,6 +10,7 @@ backend's environment; they are never inputs, outputs or pickled.
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 from collections.abc import Callable, Mapping
@@ -71,6 +72,19 @@ def user_props(props: Mapping[str, Any]) -> Props:
     return {k: v for k, v in props.items() if not k.startswith("__")}
 
 
+def show_progress() -> None:
+    """Send the ``servregistry`` logger's INFO lines (endpoint-set plans, progress of long
+    concurrent writes) to stderr, which the Pulumi CLI shows; once per process."""
+    logger = logging.getLogger("servregistry")
+    if any(getattr(h, "servregistry_progress", False) for h in logger.handlers):
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("servregistry: %(message)s"))
+    handler.servregistry_progress = True  # type: ignore[attr-defined]
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
 def warn(message: str) -> None:
     """Tell the person running Pulumi something (provider stderr reaches the CLI)."""
     print(f"warning: {message}", file=sys.stderr, flush=True)
@@ -119,6 +133,7 @@ class RegistryProvider(ResourceProvider):
         self._config = {}
 
     def configure(self, req: ConfigureRequest) -> None:
+        show_progress()  # configure runs only in the provider process
         self._config = {
             key: _text(req.config.get(key))
             for key in (CONFIG_REGISTRY, CONFIG_OWNER_KEY, CONFIG_OWNER_VALUE, CONFIG_ETCD_PASSWORD)
