@@ -16,6 +16,7 @@ from bench.endpoint_sets import Counting
 from servregistry import Broker, Endpoint, Namespace, Service, errors
 from servregistry.backends import etcd_layout as layout
 from servregistry.backends.etcd import EtcdRegistry
+from servregistry.registry import EndpointChanges
 from tests.fixtures.etcd import ETCD_ROOT_PASSWORD, ETCD_TOKEN_TTL, EtcdServer
 
 TRICKY = [
@@ -137,6 +138,38 @@ def test_a_concurrent_change_is_a_conflict_not_an_overwrite(
         assert other.get_endp("prod", "web", "e").address == "10.0.0.2"
     finally:
         other.close()
+
+
+def test_a_conflict_inside_a_pipelined_set_fails_only_that_endpoint(
+    etcd_server: EtcdServer, etcd_registry: EtcdRegistry
+) -> None:
+    """Four batches in flight at once; someone changes one endpoint of the third batch between
+    the Broker's read and the write: that endpoint fails, every other one is written."""
+    reg = etcd_registry
+    broker = Broker(reg)
+    broker.manage_ns(Namespace("prod"))
+    broker.manage_serv(Service("web", "prod"))
+    first = [Endpoint(f"e{i:03d}", "prod", "web", "10.0.0.1", 1) for i in range(400)]
+    assert broker.manage_serv_endps("prod", "web", first) == {}
+    other = EtcdRegistry([etcd_server.client_url], prefix=reg.prefix)
+    apply = reg.apply_endpoint_changes
+
+    def meanwhile(changes: EndpointChanges) -> dict[str, errors.ServiceRegistryError]:
+        theirs = other.get_endp("prod", "web", "e300")
+        other.update_endp(theirs.model_copy(update={"port": 7}))
+        return apply(changes)
+
+    reg.apply_endpoint_changes = meanwhile  # type: ignore[method-assign]
+    try:
+        second = [e.model_copy(update={"port": 2}) for e in first]
+        failures = broker.manage_serv_endps("prod", "web", second)
+    finally:
+        other.close()
+    assert list(failures) == ["e300"]
+    assert isinstance(failures["e300"], errors.ConflictError)
+    ports = {e.name: e.port for e in reg.list_endp("prod", "web")}
+    assert ports.pop("e300") == 7  # their change stands
+    assert set(ports.values()) == {2} and len(ports) == 399
 
 
 def test_a_missing_parent_is_reported_and_nothing_written(etcd_registry: EtcdRegistry) -> None:

@@ -5,16 +5,19 @@ for a create, exists for an update) and, when this registry has read the object,
 own ``mod_revision``: a change made by someone else between our read and our write fails with
 ``ConflictError`` instead of being overwritten. Deleting ``prod`` removes the key and the range
 ``prod/…`` only, never ``prod-eu``. Endpoint sets are written in batched transactions of at most
-``MAX_TXN_OPS`` operations (etcd's default ``--max-txn-ops`` is 128 for both compares and ops).
+``MAX_TXN_OPS`` operations (etcd's default ``--max-txn-ops`` is 128 for both compares and ops),
+``PIPELINE_DEPTH`` of them in flight at once.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -31,7 +34,7 @@ try:
     import grpc
     from etcd3 import etcdrpc
     from etcd3 import exceptions as etcd_exceptions
-    from etcd3.client import EtcdTokenCallCredentials
+    from etcd3.client import EtcdTokenCallCredentials, Transactions
     from etcd3.utils import prefix_range_end
 except ImportError as exc:  # pragma: no cover - exercised by open_registry's message
     raise errors.MissingDependencyError(
@@ -44,28 +47,40 @@ log = logging.getLogger(__name__)
 
 #: etcd's default --max-txn-ops; a batch keeps compares and operations within it
 MAX_TXN_OPS = 128
+#: endpoint-set transactions in flight at once (batches touch distinct keys)
+PIPELINE_DEPTH = 4
 #: etcd refuses requests over 1.5 MiB; we refuse values over 1 MiB before writing
 MAX_VALUE_BYTES = 1024 * 1024
 PASSWORD_ENV = "SERVREGISTRY_ETCD_PASSWORD"
 _REVISION_CACHE_SIZE = 200_000
 
+#: builds compares and operations (stateless; the client's own instance is the same class)
+_TX = Transactions()
+
 _T = TypeVar("_T")
 _Obj = TypeVar("_Obj", Namespace, Service, Endpoint)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Write:
-    """One guarded write: compares that must hold, then the operations."""
+    """One guarded write of ``key``: the parents that must exist, the key's own compare, then
+    the operations. A batch of writes to one service guards the shared parents once. Plain
+    data (no closures): an endpoint set makes thousands of these."""
 
     name: str
-    compares: list[Any]
+    key: str
+    compare: Any
     ops: list[Any]
-    on_failure: Callable[[], errors.ServiceRegistryError]
-    #: how many of ``compares`` (at the front) guard the parents' existence
-    parent_guards: int = 0
-    #: the key written and, for a put, the object stored there
-    key: str = ""
+    #: (key, message if missing) of the namespace and service that must exist
+    parents: list[tuple[str, str]]
+    #: an update (the key must exist) or a create (it must not); deletes are updates
+    update: bool
+    #: the key's revision when this registry last saw it (the compare's guard), if known
+    seen: int | None
+    #: for a put, the object stored; for a delete, None
     obj: RegistryObject | None = None
+    #: how errors name the object; by default derived from the object's kind and key
+    label: str = ""
 
 
 class EtcdRegistry(BaseRegistry):
@@ -343,58 +358,40 @@ class EtcdRegistry(BaseRegistry):
         parents: list[tuple[str, str]] | None = None,
     ) -> _Write:
         """A guarded put of ``obj``; ``parents`` (from :meth:`_parents`) when already known."""
-        tx = self.client.transactions
         key = layout.key_of(self.prefix, obj)
         parents = self._parents(obj) if parents is None else parents
-        compares = [tx.create(parent) > 0 for parent, _ in parents]
         seen = self._revision(key) if update else None
         if update and seen is not None:
-            compares.append(tx.mod(key) == seen)
+            compare = _TX.mod(key) == seen
         elif update:
-            compares.append(tx.create(key) > 0)
+            compare = _TX.create(key) > 0
         else:
-            compares.append(tx.create(key) == 0)
-
-        def failure() -> errors.ServiceRegistryError:
-            label = f"{type(obj).__name__.lower()} {key.removeprefix(self.prefix)}"
-            return self._explain(key, parents, label, update=update, seen=seen)
-
-        ops = [tx.put(key, layout.encode(obj))]
-        return _Write(
-            obj.name, compares, ops, failure, parent_guards=len(parents), key=key, obj=obj
-        )
+            compare = _TX.create(key) == 0
+        ops = [_TX.put(key, layout.encode(obj))]
+        return _Write(obj.name, key, compare, ops, parents, update, seen, obj)
 
     def _delete_write(self, key: str, label: str, *, cascade: bool) -> _Write:
-        tx = self.client.transactions
         seen = self._revision(key)
-        compares = [tx.mod(key) == seen] if seen is not None else [tx.create(key) > 0]
-        ops = [tx.delete(key)]
+        compare = _TX.mod(key) == seen if seen is not None else _TX.create(key) > 0
+        ops = [_TX.delete(key)]
         if cascade:
             child = key + "/"
             ops.append(etcd3.transactions.Delete(child, range_end=prefix_range_end(child.encode())))
         name = key.rsplit("/", 1)[-1]
+        return _Write(name, key, compare, ops, [], True, seen, label=label)
 
-        def failure() -> errors.ServiceRegistryError:
-            return self._explain(key, [], label, update=True, seen=seen)
-
-        return _Write(name, compares, ops, failure, key=key)
-
-    def _explain(
-        self,
-        key: str,
-        parents: list[tuple[str, str]],
-        label: str,
-        *,
-        update: bool,
-        seen: int | None,
-    ) -> errors.ServiceRegistryError:
+    def _explain(self, write: _Write) -> errors.ServiceRegistryError:
         """Why a guarded write did not apply (one extra read, only on failure)."""
+        key, seen = write.key, write.seen
+        label = write.label or (
+            f"{type(write.obj).__name__.lower()} {key.removeprefix(self.prefix)}"
+        )
         with _mapped():
-            for parent, message in parents:
+            for parent, message in write.parents:
                 if self.client.get(parent)[0] is None:
                     return errors.ParentNotFoundError(message)
             value, meta = self.client.get(key)
-        if not update:
+        if not write.update:
             return errors.AlreadyExistsError(f"{label} already exists")
         if value is None:
             self._seen(key, None)
@@ -408,10 +405,10 @@ class EtcdRegistry(BaseRegistry):
     def _commit(self, write: _Write) -> None:
         with _mapped():
             ok, responses = self.client.transaction(
-                compare=write.compares, success=write.ops, failure=[]
+                compare=[*_guards(write.parents), write.compare], success=write.ops, failure=[]
             )
         if not ok:
-            raise write.on_failure()
+            raise self._explain(write)
         self._remember([write], responses)
 
     def _remember(self, writes: list[_Write], responses: list[Any]) -> None:
@@ -474,40 +471,65 @@ class EtcdRegistry(BaseRegistry):
     def apply_endpoint_changes(
         self, changes: EndpointChanges
     ) -> dict[str, errors.ServiceRegistryError]:
-        """Write an endpoint set in transactions of at most ``MAX_TXN_OPS`` compares and ops.
+        """Write an endpoint set in transactions of at most ``MAX_TXN_OPS`` compares and ops,
+        up to ``PIPELINE_DEPTH`` of them in flight while the next batch is built.
 
         Each transaction is guarded on the namespace and service existing and on every endpoint
-        being as the Broker read it. When a batch's guard fails, its endpoints are retried one
-        transaction each, so the failures land per endpoint and the rest still applies.
+        being as the Broker read it; batches touch distinct keys, so their order does not
+        matter. When a batch's guard fails, its endpoints are retried one transaction each, so
+        the failures land per endpoint and the rest still applies. Every batch has finished
+        when this returns or raises.
         """
         probe = Endpoint("probe", changes.ns_name, changes.serv_name, "127.0.0.1", 0)
         parents = self._parents(probe)
-        writes: list[_Write] = []
-        for name in changes.delete:
-            key = layout.endp_key(self.prefix, changes.ns_name, changes.serv_name, name)
-            label = f"endpoint {changes.ns_name}/{changes.serv_name}/{name}"
-            writes.append(self._delete_write(key, label, cascade=False))
-        writes += [self._put_write(e, update=True, parents=parents) for e in changes.update]
-        writes += [self._put_write(e, update=False, parents=parents) for e in changes.create]
-        tx = self.client.transactions
-        guard = [tx.create(parent) > 0 for parent, _ in parents]
-        per_batch = MAX_TXN_OPS - len(guard)
+        guard = _guards(parents)
+
+        def writes() -> Iterator[_Write]:
+            for name in changes.delete:
+                key = layout.endp_key(self.prefix, changes.ns_name, changes.serv_name, name)
+                label = f"endpoint {changes.ns_name}/{changes.serv_name}/{name}"
+                yield self._delete_write(key, label, cascade=False)
+            for endp in changes.update:
+                yield self._put_write(endp, update=True, parents=parents)
+            for endp in changes.create:
+                yield self._put_write(endp, update=False, parents=parents)
+
         failures: dict[str, errors.ServiceRegistryError] = {}
-        for start in range(0, len(writes), per_batch):
-            batch = writes[start : start + per_batch]
-            compares = guard + [c for w in batch for c in w.compares[w.parent_guards :]]
-            ops = [op for w in batch for op in w.ops]
-            with _mapped():
-                ok, responses = self.client.transaction(compare=compares, success=ops, failure=[])
-            if ok:
-                self._remember(batch, responses)
-                continue
-            for write in batch:
-                try:
-                    self._commit(write)
-                except errors.ServiceRegistryError as exc:
-                    failures[write.name] = exc
+        batches = _batched(writes(), MAX_TXN_OPS - len(guard))
+        with ThreadPoolExecutor(max_workers=PIPELINE_DEPTH) as pool:
+            in_flight = [pool.submit(self._commit_batch, guard, b) for b in batches]
+            for future in in_flight:
+                failures.update(future.result())
         return failures
+
+    def _commit_batch(
+        self, guard: list[Any], batch: list[_Write]
+    ) -> dict[str, errors.ServiceRegistryError]:
+        compares = guard + [w.compare for w in batch]
+        ops = [op for w in batch for op in w.ops]
+        with _mapped():
+            ok, responses = self.client.transaction(compare=compares, success=ops, failure=[])
+        if ok:
+            self._remember(batch, responses)
+            return {}
+        failures: dict[str, errors.ServiceRegistryError] = {}
+        for write in batch:
+            try:
+                self._commit(write)
+            except errors.ServiceRegistryError as exc:
+                failures[write.name] = exc
+        return failures
+
+
+def _batched(items: Iterator[_T], size: int) -> Iterator[list[_T]]:
+    """Lists of ``size`` items (the last one shorter), built as they are consumed."""
+    while batch := list(itertools.islice(items, size)):
+        yield batch
+
+
+def _guards(parents: list[tuple[str, str]]) -> list[Any]:
+    """Compares that hold while every parent key exists."""
+    return [_TX.create(parent) > 0 for parent, _ in parents]
 
 
 def _txn_revision(responses: list[Any]) -> int | None:
@@ -555,10 +577,6 @@ class _RenewingClient:
     def __init__(self, client: Any, user: str, password: str) -> None:
         self._client, self._user, self._password = client, user, password
         self._lock = threading.Lock()
-
-    @property
-    def transactions(self) -> Any:
-        return self._client.transactions
 
     def get(self, key: str) -> Any:
         return self._renewing(lambda: self._client.get(key))
