@@ -2,11 +2,15 @@
 simulated network round trip.
 
     python -m bench.cloud_endpoint_sets [--n 200] [--latency-ms 20] [--concurrency 8]
+                                        [--operation-ms 0]
 
 Cloud Map: boto3 against moto in server mode behind :mod:`bench.latency_proxy` (each request
-delayed). Service Directory: the official client against our emulator with ``latency_ms``. Each
-backend writes N endpoints into an empty service, then deletes them all, first with
-``concurrency=1`` (the seed's one-at-a-time way) and then with the default bounded pool.
+delayed); with ``--operation-ms``, instance operations report PENDING for that long after
+they start, as real ones do for a while. Service Directory: the official client against our
+emulator with ``latency_ms``. Each backend writes N endpoints into an empty service, then
+deletes them all, first the seed's way (the Broker without the batch path: one endpoint at a
+time, each operation awaited) and then ours (a bounded pool; on Cloud Map every write started
+before the operations are awaited together).
 """
 
 from __future__ import annotations
@@ -16,9 +20,11 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from typing import Any
 
 from moto.server import ThreadedMotoServer
 
+from bench.endpoint_sets import SeedStyle
 from bench.latency_proxy import LatencyProxy
 from servregistry import Broker, Endpoint, Namespace, Service
 from servregistry.backends.cloudmap import CloudMapRegistry
@@ -49,19 +55,36 @@ def reconcile(reg: ServiceRegistry, n: int) -> tuple[float, float]:
     return written, removed
 
 
-def run(label: str, make: Callable[[int], ServiceRegistry], n: int, concurrency: int) -> list[str]:
-    rows = []
+def run(label: str, make: Callable[[], ServiceRegistry], n: int) -> list[str]:
+    """Rows comparing the seed's algorithm (the Broker without the batch path: one endpoint at
+    a time through the per-object methods, each operation awaited before the next) with ours."""
     results = {}
-    for workers in (1, concurrency):
-        reg = make(workers)
+    for way in ("seed", "ours"):
+        reg = make()
         try:
-            results[workers] = reconcile(reg, n)
+            results[way] = reconcile(SeedStyle(reg) if way == "seed" else reg, n)
         finally:
             reg.close()
-    (seq_w, seq_d), (con_w, con_d) = results[1], results[concurrency]
-    for step, seq, con in (("write", seq_w, con_w), ("remove", seq_d, con_d)):
-        rows.append(f"| {label} | {step} {n} | {seq:.2f} s | {con:.2f} s | {seq / con:.1f}x |")
+    rows = []
+    for step, seed, ours in zip(("write", "remove"), results["seed"], results["ours"], strict=True):
+        rows.append(f"| {label} | {step} {n} | {seed:.2f} s | {ours:.2f} s | {seed / ours:.1f}x |")
     return rows
+
+
+def slow_operations(seconds: float) -> None:
+    """Make moto's instance operations PENDING for ``seconds`` after they start."""
+    from moto.servicediscovery import models
+
+    original = models.ServiceDiscoveryBackend.get_operation
+
+    def get_operation(self: Any, operation_id: str) -> Any:
+        operation = original(self, operation_id)
+        if operation.operation_type.endswith("_INSTANCE"):
+            done = time.time() - operation.created >= seconds
+            operation.status = "SUCCESS" if done else "PENDING"
+        return operation
+
+    models.ServiceDiscoveryBackend.get_operation = get_operation
 
 
 def main() -> None:
@@ -69,7 +92,11 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=200)
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--operation-ms", type=float, default=0.0)
+    parser.add_argument("--skip-servicedirectory", action="store_true")
     args = parser.parse_args()
+    if args.operation_ms:
+        slow_operations(args.operation_ms / 1000)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         os.environ.setdefault(key, "bench")
@@ -82,27 +109,33 @@ def main() -> None:
     emulator = ServiceDirectoryEmulator(latency_ms=args.latency_ms)
     sd_port = emulator.start()
     rows = [
-        f"| backend ({args.latency_ms:g} ms per request) | step | sequential | "
-        f"concurrent ({args.concurrency}) | speed-up |",
+        f"| backend ({args.latency_ms:g} ms per request"
+        + (f", {args.operation_ms:g} ms per operation" if args.operation_ms else "")
+        + ") | step | seed (one at a time) | "
+        f"ours (concurrency {args.concurrency}) | speed-up |",
         "|---|---|---:|---:|---:|",
     ]
     try:
         rows += run(
             "Cloud Map (moto)",
-            lambda c: CloudMapRegistry(
-                "eu-west-1", endpoint_url=f"http://127.0.0.1:{proxy_port}", concurrency=c
+            lambda: CloudMapRegistry(
+                "eu-west-1",
+                endpoint_url=f"http://127.0.0.1:{proxy_port}",
+                concurrency=args.concurrency,
             ),
             args.n,
-            args.concurrency,
         )
-        rows += run(
-            "Service Directory (emulator)",
-            lambda c: ServiceDirectoryRegistry(
-                "bench", "us-central1", endpoint=f"127.0.0.1:{sd_port}", concurrency=c
-            ),
-            args.n,
-            args.concurrency,
-        )
+        if not args.skip_servicedirectory:
+            rows += run(
+                "Service Directory (emulator)",
+                lambda: ServiceDirectoryRegistry(
+                    "bench",
+                    "us-central1",
+                    endpoint=f"127.0.0.1:{sd_port}",
+                    concurrency=args.concurrency,
+                ),
+                args.n,
+            )
     finally:
         emulator.stop()
         proxy.stop()

@@ -59,10 +59,11 @@ class Counting:
 
 
 class SeedStyle:
-    """An EtcdRegistry with its batch path hidden: the Broker falls back to one guarded
-    transaction per endpoint, as the seed did."""
+    """A registry with its batch path hidden: the Broker falls back to the seed's algorithm,
+    one endpoint at a time through the per-object methods (on etcd, one guarded transaction
+    per endpoint)."""
 
-    def __init__(self, inner: EtcdRegistry) -> None:
+    def __init__(self, inner: Any) -> None:
         self._inner = inner
 
     def __getattr__(self, name: str) -> Any:

@@ -223,3 +223,40 @@ def test_url_and_pickling(cloudmap_server: str) -> None:
     assert copy.region == REGION and copy._client is None
     with pytest.raises(errors.InvalidInputError, match="unknown"):
         open_registry("cloudmap://eu-west-1?secret_key=x")
+
+
+def test_endpoint_sets_start_every_write_then_await_the_operations_together(
+    reg: CloudMapRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Operations stay PENDING for their first poll (as real ones do for a while); one of them
+    then FAILs. Every RegisterInstance goes out before the first poll, the failure lands on its
+    endpoint only, and the rest are written."""
+    from moto.servicediscovery import models
+
+    polls: dict[str, int] = {}
+    original = models.ServiceDiscoveryBackend.get_operation
+
+    def get_operation(self: Any, operation_id: str) -> Any:
+        operation = original(self, operation_id)
+        polls[operation_id] = polls.get(operation_id, 0) + 1
+        doomed = operation.targets.get("INSTANCE") == "e07"
+        operation.status = {1: "PENDING", 2: "FAIL" if doomed else "SUCCESS"}.get(
+            polls[operation_id], operation.status
+        )
+        return operation
+
+    monkeypatch.setattr(models.ServiceDiscoveryBackend, "get_operation", get_operation)
+    reg.concurrency = 3
+    seen: list[str] = []
+    reg.client.meta.events.register(
+        "before-call.servicediscovery", lambda model, **_: seen.append(model.name)
+    )
+    desired = [Endpoint(f"e{i:02d}", "prod", "web", "10.0.0.1", i) for i in range(12)]
+    failures = Broker(reg).manage_serv_endps("prod", "web", desired)
+    assert list(failures) == ["e07"]
+    assert isinstance(failures["e07"], errors.BackendError)
+    assert "failed" in str(failures["e07"])
+    writes = [op for op in seen if op in ("RegisterInstance", "GetOperation")]
+    assert writes == ["RegisterInstance"] * 12 + ["GetOperation"] * 24  # two rounds of polls
+    # moto registered e07 at once; its operation's FAIL is what the caller is told
+    assert len(reg.list_endp("prod", "web")) == 12

@@ -21,7 +21,7 @@ import ipaddress
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from functools import partial
 from typing import Any, TypeVar
@@ -152,28 +152,53 @@ class CloudMapRegistry(BaseRegistry):
             for page in paginator.paginate(**kwargs, PaginationConfig=config):
                 yield from page.get(key, [])
 
-    def _wait(self, operation_id: str) -> dict[str, Any]:
-        """Poll an operation until SUCCESS (returned), FAIL (BackendError) or the deadline
-        (RegistryTimeoutError), backing off from 50 ms to 2 s between polls."""
+    def _wait(self, operation_id: str) -> None:
+        """Await one operation: SUCCESS returns, FAIL is a BackendError, the deadline a
+        RegistryTimeoutError."""
+        failure = self._await({operation_id: operation_id}).get(operation_id)
+        if failure is not None:
+            raise failure
+
+    def _await(self, operations: Mapping[str, str]) -> dict[str, errors.ServiceRegistryError]:
+        """Poll many operations (name → operation id) together, ``concurrency`` at a time, in
+        rounds backing off from 50 ms to 2 s, until each is SUCCESS or FAIL or the deadline
+        passes; return the failures by name (FAIL: BackendError; deadline:
+        RegistryTimeoutError). Nobody waits alone: a thousand endpoints cost a thousand
+        requests and then one more per round, not a thousand blocked waits."""
         deadline = time.monotonic() + self.operation_timeout
         delay = 0.05
-        while True:
-            operation = self._call("get_operation", OperationId=operation_id)["Operation"]
-            status = operation.get("Status")
-            if status == "SUCCESS":
-                return dict(operation)
-            if status == "FAIL":
-                raise errors.BackendError(
-                    f"Cloud Map operation {operation_id} failed: "
-                    f"{operation.get('ErrorCode', 'UNKNOWN')}: {operation.get('ErrorMessage', '')}"
-                )
-            if time.monotonic() + delay > deadline:
-                raise errors.RegistryTimeoutError(
-                    f"Cloud Map operation {operation_id} still {status} after "
-                    f"{self.operation_timeout:g} s"
-                )
-            time.sleep(delay)
-            delay = min(delay * 2, 2.0)
+        pending = dict(operations)
+        failures: dict[str, errors.ServiceRegistryError] = {}
+        statuses: dict[str, str] = {}
+        while pending:
+            tasks = {n: partial(self._check, op, n, statuses) for n, op in pending.items()}
+            failures.update(run_concurrently(self.concurrency, tasks, "awaiting operations"))
+            pending = {
+                n: op
+                for n, op in pending.items()
+                if n not in failures and statuses.get(n) != "SUCCESS"
+            }
+            if pending and time.monotonic() + delay > deadline:
+                for name, operation_id in pending.items():
+                    failures[name] = errors.RegistryTimeoutError(
+                        f"Cloud Map operation {operation_id} still {statuses.get(name)} after "
+                        f"{self.operation_timeout:g} s"
+                    )
+                break
+            if pending:
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        return failures
+
+    def _check(self, operation_id: str, name: str, statuses: dict[str, str]) -> None:
+        """One poll: record the operation's status under ``name``; FAIL is a BackendError."""
+        operation = self._call("get_operation", OperationId=operation_id)["Operation"]
+        status = statuses[name] = str(operation.get("Status"))
+        if status == "FAIL":
+            raise errors.BackendError(
+                f"Cloud Map operation {operation_id} failed: "
+                f"{operation.get('ErrorCode', 'UNKNOWN')}: {operation.get('ErrorMessage', '')}"
+            )
 
     def _tags(self, arn: str) -> dict[str, str]:
         tags = self._call("list_tags_for_resource", ResourceARN=arn).get("Tags", [])
@@ -371,7 +396,7 @@ class CloudMapRegistry(BaseRegistry):
         _need_names(ns_name, serv_name)
         serv_id = self._with_ids(ns_name, lambda: self._serv_ids(ns_name, serv_name)[0])
         names = [i["Id"] for i in self._pages("list_instances", "Instances", ServiceId=serv_id)]
-        failures = self._deregister_all(serv_id, names)
+        failures = self._write_instances(serv_id, names, ())
         if failures:
             detail = "; ".join(f"{n}: {e}" for n, e in sorted(failures.items()))
             raise errors.BackendError(
@@ -469,30 +494,32 @@ class CloudMapRegistry(BaseRegistry):
         )
         return str(op["OperationId"])
 
-    def _deregister_all(
-        self, serv_id: str, names: list[str]
-    ) -> dict[str, errors.ServiceRegistryError]:
-        def deregister(name: str) -> None:
-            op = self._call("deregister_instance", ServiceId=serv_id, InstanceId=name)
-            self._wait(op["OperationId"])
-
-        return run_concurrently(
-            self.concurrency, {n: partial(deregister, n) for n in names}, "deregistering"
-        )
-
     def apply_endpoint_changes(
         self, changes: EndpointChanges
     ) -> dict[str, errors.ServiceRegistryError]:
-        """Deregister, then register (create and update alike: RegisterInstance is an upsert),
-        ``concurrency`` at a time; each instance's operation is awaited in its own task."""
+        """Deregister, update and create (RegisterInstance is an upsert) as one round of
+        requests, then await their operations together."""
         serv_id = self._parent_service(changes.ns_name, changes.serv_name)
+        return self._write_instances(serv_id, changes.delete, (*changes.update, *changes.create))
 
-        def register(endp: Endpoint) -> None:
-            self._wait(self._register(serv_id, endp))
+    def _write_instances(
+        self, serv_id: str, deregister: Sequence[str], register: Sequence[Endpoint]
+    ) -> dict[str, errors.ServiceRegistryError]:
+        """Start every deregistration and registration, ``concurrency`` requests at a time,
+        then await all their operations together; return the failures by instance id."""
+        started: dict[str, str] = {}  # instance id → operation id
 
-        failures = self._deregister_all(serv_id, list(changes.delete))
-        writes = {e.name: partial(register, e) for e in (*changes.update, *changes.create)}
-        failures.update(run_concurrently(self.concurrency, writes, "registering"))
+        def deregister_one(name: str) -> None:
+            op = self._call("deregister_instance", ServiceId=serv_id, InstanceId=name)
+            started[name] = str(op["OperationId"])
+
+        def register_one(endp: Endpoint) -> None:
+            started[endp.name] = self._register(serv_id, endp)
+
+        tasks: dict[str, Callable[[], object]] = {n: partial(deregister_one, n) for n in deregister}
+        tasks.update({e.name: partial(register_one, e) for e in register})
+        failures = run_concurrently(self.concurrency, tasks, "registering")
+        failures.update(self._await(started))
         return failures
 
     @staticmethod
