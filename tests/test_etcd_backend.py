@@ -15,7 +15,8 @@ import yaml
 from bench.endpoint_sets import Counting
 from servregistry import Broker, Endpoint, Namespace, Service, errors
 from servregistry.backends import etcd_layout as layout
-from servregistry.backends.etcd import EtcdRegistry
+from servregistry.backends.base import UNREACHABLE
+from servregistry.backends.etcd import PIPELINE_DEPTH, EtcdRegistry
 from servregistry.registry import EndpointChanges
 from tests.fixtures.etcd import ETCD_ROOT_PASSWORD, ETCD_TOKEN_TTL, EtcdServer
 
@@ -212,6 +213,22 @@ def test_timeouts_become_registry_timeout_errors(silent_port: int) -> None:
             reg.list_ns()
     finally:
         reg.close()
+
+
+def test_a_timed_out_endpoint_set_stops_sending_batches(silent_port: int) -> None:
+    """24 batches to an etcd that never answers: the first timeout ends the write; batches
+    not yet sent are never sent (only those already in flight time out too)."""
+    reg = EtcdRegistry([f"127.0.0.1:{silent_port}"], timeout=0.3)
+    counter = Counting(reg.client)
+    reg._client = counter
+    create = [Endpoint(f"e{i:04d}", "prod", "web", "10.0.0.1", 1) for i in range(126 * 24)]
+    try:
+        with pytest.raises(UNREACHABLE) as caught:
+            reg.apply_endpoint_changes(EndpointChanges("prod", "web", create=create))
+        assert not str(caught.value).startswith("not attempted")  # the real failure
+    finally:
+        reg.close()
+    assert 1 <= counter.calls <= 2 * PIPELINE_DEPTH
 
 
 def test_url_forms() -> None:

@@ -11,6 +11,8 @@ import pytest
 from servregistry import Broker, Endpoint, Namespace, Service, errors, open_registry
 from servregistry.backends.servicedirectory import ServiceDirectoryRegistry
 from servregistry.emulators.servicedirectory import ServiceDirectoryEmulator
+from servregistry.registry import EndpointChanges
+from tests.fixtures.servers import free_port
 
 OWNER = {"owner": "cnwan-operator"}
 
@@ -165,3 +167,29 @@ def test_endpoint_sets_report_their_plan_and_progress(
     assert lines[-1].endswith(", 0 failed")
     Broker(reg).remove_ns("prod", force_not_empty=True)
     reg.close()
+
+
+def test_an_unreachable_registry_stops_an_endpoint_set_early() -> None:
+    """Nothing listens: the first writes time out, the rest are not attempted (and say so)
+    instead of each waiting out its own deadline."""
+    reg = ServiceDirectoryRegistry(
+        "p", "r", endpoint=f"127.0.0.1:{free_port()}", concurrency=2, timeout=0.3
+    )
+    attempted: list[str] = []
+    create = reg.create_endp
+
+    def counting_create(endp: Endpoint) -> Endpoint:
+        attempted.append(endp.name)
+        return create(endp)
+
+    reg.create_endp = counting_create  # type: ignore[method-assign]
+    desired = [Endpoint(f"e{i:02d}", "prod", "web", "10.0.0.1", i) for i in range(20)]
+    try:
+        failures = reg.apply_endpoint_changes(EndpointChanges("prod", "web", create=desired))
+    finally:
+        reg.close()
+    assert sorted(failures) == [e.name for e in desired]
+    assert all(isinstance(exc, errors.RegistryTimeoutError) for exc in failures.values())
+    assert 1 <= len(attempted) <= 4
+    skipped = [n for n, exc in failures.items() if str(exc).startswith("not attempted: ")]
+    assert len(skipped) == 20 - len(attempted)

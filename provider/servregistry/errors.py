@@ -28,7 +28,8 @@ tree; a raw client exception never escapes, it is kept as ``__cause__``::
     │   ├── ServiceNotOwnedError
     │   └── EndpointNotOwnedError
     ├── RegistryTimeoutError              the registry did not answer in time (TimeoutError)
-    └── BackendError                      any other registry failure (connection, permission, ...)
+    └── BackendError                      any other registry failure (permission, quota, ...)
+        └── RegistryUnavailableError      the registry cannot be reached at all
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ __all__ = [
     "ParentNotFoundError",
     "RegistryNotProvidedError",
     "RegistryTimeoutError",
+    "RegistryUnavailableError",
     "ServiceHasForeignEndpointsError",
     "ServiceNameNotProvidedError",
     "ServiceNotEmptyError",
@@ -189,3 +191,9 @@ class BackendError(ServiceRegistryError):
     """Any other failure reported by the registry or its client."""
 
     default_message = "the service registry reported an error"
+
+
+class RegistryUnavailableError(BackendError):
+    """The registry cannot be reached (connection refused, no server available)."""
+
+    default_message = "the service registry cannot be reached"

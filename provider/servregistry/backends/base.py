@@ -27,12 +27,12 @@ def split_url(
     an option outside it is an InvalidInputError that lists the known ones."""
     parts = urlsplit(url)
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-    unknown = set(query) - set(allowed or query)
+    unknown = set() if allowed is None else set(query) - set(allowed)
     if unknown:
         raise errors.InvalidInputError(
             field="registry",
             rule=f"unknown {parts.scheme} URL options: {', '.join(sorted(unknown))} "
-            f"(known: {', '.join(sorted(allowed or ()))})",
+            f"(known: {', '.join(sorted(allowed or ())) or 'none'})",
         )
     return parts, query
 
@@ -95,18 +95,45 @@ class BaseRegistry:
         self.close()
 
 
+#: failures that say the registry itself is out of reach, not one object
+UNREACHABLE = (errors.RegistryTimeoutError, errors.RegistryUnavailableError)
+
+
+class CircuitBreaker:
+    """Trips on the first failure that says the registry is out of reach; after that, calls
+    through it fail at once with the same kind of error, "not attempted", instead of each
+    waiting out its own timeout. Shared by the tasks of one batch of writes."""
+
+    def __init__(self) -> None:
+        self.tripped: errors.ServiceRegistryError | None = None
+
+    def call(self, task: Callable[[], _T]) -> _T:
+        if self.tripped is not None:
+            raise type(self.tripped)(f"not attempted: {self.tripped}")
+        try:
+            return task()
+        except UNREACHABLE as exc:
+            if self.tripped is None:
+                self.tripped = exc
+            raise
+
+
 def run_concurrently(
     concurrency: int, tasks: Mapping[str, Callable[[], object]], label: str = "writes"
 ) -> dict[str, errors.ServiceRegistryError]:
-    """Run named tasks, at most ``concurrency`` at a time; return the failures by name (an
-    unexpected exception becomes a BackendError naming its type). A run that lasts logs
-    ``label: K of N done`` on the ``servregistry`` logger every ``PROGRESS_EVERY`` seconds."""
+    """Run named tasks, at most ``concurrency`` at a time, through one CircuitBreaker; return
+    the failures by name (an unexpected exception becomes a BackendError naming its type).
+
+    A run that lasts logs ``label: K of N done`` on the ``servregistry`` logger every
+    ``PROGRESS_EVERY`` seconds.
+    """
     failures: dict[str, errors.ServiceRegistryError] = {}
     if not tasks:
         return failures
     started = last = time.monotonic()
+    breaker = CircuitBreaker()
     with ThreadPoolExecutor(max_workers=min(concurrency, len(tasks))) as pool:
-        futures = {pool.submit(task): name for name, task in tasks.items()}
+        futures = {pool.submit(breaker.call, task): name for name, task in tasks.items()}
         for done, future in enumerate(as_completed(futures), start=1):
             exc = future.exception()
             if isinstance(exc, errors.ServiceRegistryError):

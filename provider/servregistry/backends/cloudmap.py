@@ -577,5 +577,7 @@ def _mapped() -> Iterator[None]:
         raise errors.BackendError(message) from exc
     except (botocore.exceptions.ConnectTimeoutError, botocore.exceptions.ReadTimeoutError) as exc:
         raise errors.RegistryTimeoutError(f"Cloud Map: {exc}") from exc
+    except botocore.exceptions.EndpointConnectionError as exc:
+        raise errors.RegistryUnavailableError(f"Cloud Map: {exc}") from exc
     except botocore.exceptions.BotoCoreError as exc:
         raise errors.BackendError(f"Cloud Map: {exc}") from exc

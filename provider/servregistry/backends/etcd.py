@@ -20,11 +20,12 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 from servregistry import errors
 from servregistry.backends import etcd_layout as layout
-from servregistry.backends.base import BaseRegistry, split_url, url_option
+from servregistry.backends.base import BaseRegistry, CircuitBreaker, split_url, url_option
 from servregistry.backends.sqlite import check_name
 from servregistry.model import Endpoint, Namespace, RegistryObject, Service
 from servregistry.registry import EndpointChanges
@@ -496,10 +497,20 @@ class EtcdRegistry(BaseRegistry):
 
         failures: dict[str, errors.ServiceRegistryError] = {}
         batches = _batched(writes(), MAX_TXN_OPS - len(guard))
-        with ThreadPoolExecutor(max_workers=PIPELINE_DEPTH) as pool:
-            in_flight = [pool.submit(self._commit_batch, guard, b) for b in batches]
+        breaker = CircuitBreaker()  # once etcd is out of reach, no further batch is sent
+        pool = ThreadPoolExecutor(max_workers=PIPELINE_DEPTH)
+        try:
+            in_flight = [
+                pool.submit(breaker.call, partial(self._commit_batch, guard, b)) for b in batches
+            ]
             for future in in_flight:
                 failures.update(future.result())
+        except errors.ServiceRegistryError:
+            if breaker.tripped is not None:
+                raise breaker.tripped from breaker.tripped.__cause__
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
         return failures
 
     def _commit_batch(
@@ -624,7 +635,7 @@ def _mapped() -> Iterator[None]:
     except etcd_exceptions.ConnectionTimeoutError as exc:
         raise errors.RegistryTimeoutError("etcd did not answer in time") from exc
     except (etcd_exceptions.ConnectionFailedError, etcd_exceptions.NoServerAvailableError) as exc:
-        raise errors.BackendError(f"cannot reach etcd: {exc}") from exc
+        raise errors.RegistryUnavailableError(f"cannot reach etcd: {exc}") from exc
     except etcd_exceptions.Etcd3Exception as exc:
         raise errors.BackendError(f"etcd: {type(exc).__name__}: {exc}") from exc
     except grpc.RpcError as exc:
