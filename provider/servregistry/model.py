@@ -8,6 +8,7 @@ an empty name raises the seed's specific ``*NameNotProvidedError``.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -128,7 +129,7 @@ class Endpoint(_Named):
     @classmethod
     def _address_is_ip(cls, value: str) -> str:
         try:
-            ipaddress.ip_address(value)
+            _ip_version(value)
         except ValueError:
             raise ValueError(
                 f"{value!r} is not a valid IPv4 or IPv6 address (hostnames are not accepted)"
@@ -138,7 +139,14 @@ class Endpoint(_Named):
     @property
     def ip_version(self) -> int:
         """4 or 6."""
-        return ipaddress.ip_address(self.address).version
+        return _ip_version(self.address)
+
+
+@functools.lru_cache(maxsize=65536)
+def _ip_version(address: str) -> int:
+    """4 or 6 for a literal IP address (ValueError otherwise). Cached: an endpoint set's
+    addresses are parsed when declared, read back and compared, thousands at a time."""
+    return ipaddress.ip_address(address).version
 
 
 RegistryObject = Namespace | Service | Endpoint
