@@ -154,6 +154,8 @@ def table(target: str, sizes: list[int], repeat: int) -> str:
         "| seed / ours | ours / floor |",
         "|---:|---|---:|---:|---:|---:|---:|",
     ]
+    for seed, way in ((False, run_broker), (True, run_broker), (False, run_floor)):
+        measure(target, 50, way, seed=seed, repeat=1)  # warm-up: imports, caches, connections
     for n in sizes:
         ours = measure(target, n, run_broker, seed=False, repeat=repeat)
         seed = measure(target, n, run_broker, seed=True, repeat=repeat)
