@@ -83,6 +83,7 @@ def show_progress() -> None:
     handler.servregistry_progress = True  # type: ignore[attr-defined]
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
+    logger.propagate = False  # printed once, whatever the root logger does
 
 
 def warn(message: str) -> None:
