@@ -8,8 +8,9 @@ import boto3
 import pytest
 
 from servregistry import Broker, Endpoint, Namespace, Service, errors, open_registry
-from servregistry.backends.cloudmap import CloudMapRegistry
+from servregistry.backends.cloudmap import BOTOCORE_ATTEMPTS, CloudMapRegistry
 from tests.fixtures.cloudmap import REGION
+from tests.fixtures.servers import free_port
 
 OWNER = {"owner": "cnwan-operator"}
 
@@ -174,7 +175,7 @@ def test_throttling_is_retried(reg: CloudMapRegistry) -> None:
 
     def throttled(self: Any) -> Any:
         calls.append(1)
-        if len(calls) <= 2:
+        if len(calls) <= BOTOCORE_ATTEMPTS + 2:  # beyond botocore's own retries
             raise JsonRESTError("ThrottlingException", "Rate exceeded")
         return original(self)
 
@@ -183,7 +184,25 @@ def test_throttling_is_retried(reg: CloudMapRegistry) -> None:
         assert reg.get_ns("prod").metadata == {"team": "a", **OWNER}
     finally:
         cls.list_tags_for_resource = original  # type: ignore[method-assign]
-    assert len(calls) == 3
+    assert len(calls) == BOTOCORE_ATTEMPTS + 3
+
+
+def test_a_refused_connection_fails_after_botocores_few_attempts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    reg = CloudMapRegistry(REGION, endpoint_url=f"http://127.0.0.1:{free_port()}")
+    sent: list[str] = []
+    reg.client.meta.events.register(
+        "before-send.servicediscovery", lambda request, **_: sent.append(request.url)
+    )
+    try:
+        with pytest.raises(errors.RegistryUnavailableError, match="Could not connect"):
+            reg.list_ns()
+    finally:
+        reg.close()
+    assert len(sent) == BOTOCORE_ATTEMPTS  # not repeated like throttling
 
 
 def test_forced_removal_deregisters_instances_before_deleting(reg: CloudMapRegistry) -> None:

@@ -8,9 +8,10 @@ custom attributes.
 The seed's defects are fixed (§11 items 17-25): metadata converges (removed keys are untagged);
 every list paginates; names resolve to ids through a per-process cache, dropped on writes and
 misses; asynchronous operations are polled with backoff under an overall deadline, ``FAIL`` and
-the deadline being errors, never success; throttling is retried by botocore's standard retry
-mode; deleting a service first deregisters its instances and deleting a namespace first deletes
-its services (the Broker has checked they are ours), since Cloud Map refuses non-empty parents.
+the deadline being errors, never success; throttling is retried (botocore's standard mode, then
+our own rounds with backoff) while a refused connection fails fast; deleting a service first
+deregisters its instances and deleting a namespace first deletes its services (the Broker has
+checked they are ours), since Cloud Map refuses non-empty parents.
 Endpoint sets register and deregister concurrently (a bounded pool) and await their operations
 together. Credentials come from boto3's own chain only.
 """
@@ -18,6 +19,7 @@ together. Credentials come from boto3's own chain only.
 from __future__ import annotations
 
 import ipaddress
+import random
 import threading
 import time
 import uuid
@@ -53,6 +55,20 @@ _NOT_FOUND = {
     "ResourceNotFoundException",
 }
 _EXISTS = {"NamespaceAlreadyExists", "ServiceAlreadyExists"}
+#: error codes AWS uses for "slow down"
+_THROTTLED = {
+    "ThrottlingException",
+    "Throttling",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "SlowDown",
+}
+#: botocore's own attempts per call (transient errors, refused connections, throttling) ...
+BOTOCORE_ATTEMPTS = 3
+#: ... and how many times we repeat a call that is still throttled after them
+THROTTLED_ROUNDS = 4
 
 
 class CloudMapRegistry(BaseRegistry):
@@ -111,7 +127,7 @@ class CloudMapRegistry(BaseRegistry):
             if self._client is None:
                 session = boto3.session.Session(profile_name=self.profile, region_name=self.region)
                 config = botocore.config.Config(
-                    retries={"mode": "standard", "max_attempts": 10},
+                    retries={"mode": "standard", "total_max_attempts": BOTOCORE_ATTEMPTS},
                     max_pool_connections=max(10, self.concurrency * 2),
                 )
                 self._client = session.client(
@@ -142,15 +158,32 @@ class CloudMapRegistry(BaseRegistry):
     # plumbing ---------------------------------------------------------------------------------
 
     def _call(self, operation: str, **kwargs: Any) -> Any:
-        with _mapped():
-            return getattr(self.client, operation)(**kwargs)
+        """One API call, errors mapped. botocore retries transient failures a few times; a call
+        still throttled after that is repeated ``THROTTLED_ROUNDS`` times with backoff, so a
+        busy account slows us down while a refused connection fails in seconds."""
+        for round_ in range(1, THROTTLED_ROUNDS + 1):
+            try:
+                with _mapped():
+                    return getattr(self.client, operation)(**kwargs)
+            except errors.BackendError as exc:
+                if round_ == THROTTLED_ROUNDS or not _throttled(exc):
+                    raise
+            time.sleep(min(0.5 * 2**round_, 10.0) * random.uniform(0.5, 1.0))
 
     def _pages(self, operation: str, key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
-        config = {"PageSize": self.page_size} if self.page_size else {}
-        with _mapped():
-            paginator = self.client.get_paginator(operation)
-            for page in paginator.paginate(**kwargs, PaginationConfig=config):
-                yield from page.get(key, [])
+        """Every item of a list call, page after page (each page a :meth:`_call`)."""
+        token = None
+        while True:
+            page_args = dict(kwargs)
+            if self.page_size:
+                page_args["MaxResults"] = self.page_size
+            if token:
+                page_args["NextToken"] = token
+            page = self._call(operation, **page_args)
+            yield from page.get(key, [])
+            token = page.get("NextToken")
+            if not token:
+                return
 
     def _wait(self, operation_id: str) -> None:
         """Await one operation: SUCCESS returns, FAIL is a BackendError, the deadline a
@@ -557,6 +590,13 @@ def _need(value: str, error: type[errors.InvalidInputError]) -> None:
 def _need_names(ns_name: str, serv_name: str) -> None:
     _need(ns_name, errors.NamespaceNameNotProvidedError)
     _need(serv_name, errors.ServiceNameNotProvidedError)
+
+
+def _throttled(exc: errors.ServiceRegistryError) -> bool:
+    cause = exc.__cause__
+    return isinstance(cause, botocore.exceptions.ClientError) and (
+        cause.response.get("Error", {}).get("Code") in _THROTTLED
+    )
 
 
 @contextmanager
