@@ -25,7 +25,13 @@ from typing import Any, TypeVar
 
 from servregistry import errors
 from servregistry.backends import etcd_layout as layout
-from servregistry.backends.base import BaseRegistry, CircuitBreaker, split_url, url_option
+from servregistry.backends.base import (
+    UNREACHABLE,
+    BaseRegistry,
+    CircuitBreaker,
+    split_url,
+    url_option,
+)
 from servregistry.backends.sqlite import check_name
 from servregistry.model import Endpoint, Namespace, RegistryObject, Service
 from servregistry.registry import EndpointChanges
@@ -527,6 +533,8 @@ class EtcdRegistry(BaseRegistry):
         for write in batch:
             try:
                 self._commit(write)
+            except UNREACHABLE:
+                raise  # etcd itself, not this endpoint: trips the breaker
             except errors.ServiceRegistryError as exc:
                 failures[write.name] = exc
         return failures
