@@ -8,6 +8,7 @@ an empty name raises the seed's specific ``*NameNotProvidedError``.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import ipaddress
 from collections.abc import Mapping
@@ -62,10 +63,41 @@ class MetadataPair(_Frozen):
 
 Metadata = dict[str, str]
 
+#: set while :meth:`_Named.stored` builds an object from what a registry holds
+_READING_STORED: contextvars.ContextVar[bool] = contextvars.ContextVar("stored", default=False)
+
 
 class _Named(_Frozen):
     name: str = Field(min_length=1)
     metadata: Metadata = Field(default_factory=dict)
+    #: why a stored object could not be read (empty for every object that could). An object we
+    #: cannot decode has no owner pair we can see, so it is foreign: counted, reported, never
+    #: changed or deleted. Only :meth:`stored` sets it.
+    unreadable: str = ""
+
+    @classmethod
+    def stored(cls, data: Mapping[str, Any], unreadable: str = "") -> Any:
+        """An object as read from a registry, written by anyone: the rules that bind what *we*
+        write (an endpoint address must be an IP literal) are not applied, so an empty address
+        or a hostname is represented as stored; the shape (names, types, port range) still is.
+        ``unreadable`` marks a placeholder for a stored object that could not be decoded at all
+        (its ``data`` then carries names only; everything else takes a neutral value)."""
+        full = dict(data)
+        if unreadable:
+            full.setdefault("metadata", {})
+            if cls is Endpoint:
+                full.setdefault("address", "")
+                full.setdefault("port", 0)
+        full["unreadable"] = unreadable
+        obj = cls.__new__(cls)
+        token = _READING_STORED.set(True)
+        try:
+            BaseModel.__init__(obj, **full)  # the field rules, without the positional __init__
+        except ValidationError as exc:
+            raise _to_invalid_input(cls, exc) from exc
+        finally:
+            _READING_STORED.reset(token)
+        return obj
 
     def has(self, pair: MetadataPair) -> bool:
         """Whether this object's metadata holds exactly ``pair``."""
@@ -128,6 +160,8 @@ class Endpoint(_Named):
     @field_validator("address")
     @classmethod
     def _address_is_ip(cls, value: str) -> str:
+        if _READING_STORED.get():
+            return value  # what others wrote is represented as it is (see ``stored``)
         try:
             _ip_version(value)
         except ValueError:
