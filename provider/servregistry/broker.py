@@ -28,7 +28,15 @@ from functools import partial
 from typing import TypeVar
 
 from servregistry import errors
-from servregistry.model import Endpoint, MetadataPair, Namespace, RegistryObject, Service
+from servregistry.model import (
+    Endpoint,
+    MetadataPair,
+    Namespace,
+    RegistryObject,
+    Service,
+    refuse_reserved_keys,
+    require_name,
+)
 from servregistry.registry import BatchEndpointWriter, EndpointChanges, ServiceRegistry
 
 log = logging.getLogger("servregistry")
@@ -69,6 +77,11 @@ class Broker:
         self.stack = stack
 
     # ownership ------------------------------------------------------------------------------
+
+    @property
+    def _reserved(self) -> tuple[str, ...]:
+        """Keys user metadata may not hold: we write them (the owner and stack keys)."""
+        return tuple(mark.key for mark in self._marks)
 
     @property
     def _marks(self) -> tuple[MetadataPair, ...]:
@@ -127,8 +140,10 @@ class Broker:
         reg = self._registry()
         if ns is None:
             raise errors.NamespaceNotProvidedError()
+        _require_type(ns, Namespace, "namespace")
         if not ns.name:
             raise errors.NamespaceNameNotProvidedError()
+        refuse_reserved_keys(ns.metadata, self._reserved, "namespace.metadata")
         desired = ns.model_copy(update={"metadata": self._stamp(ns.metadata)})
         reg.validate(desired)
         return self._manage(desired, lambda: reg.get_ns(ns.name), reg.create_ns, reg.update_ns)
@@ -143,10 +158,12 @@ class Broker:
         reg = self._registry()
         if serv is None:
             raise errors.ServiceNotProvidedError()
+        _require_type(serv, Service, "service")
         if not serv.name:
             raise errors.ServiceNameNotProvidedError()
         if not serv.ns_name:
             raise errors.NamespaceNameNotProvidedError()
+        refuse_reserved_keys(serv.metadata, self._reserved, "service.metadata")
         metadata = self._stamp(serv.metadata, *self.persistent_metadata)
         desired = serv.model_copy(update={"metadata": metadata})
         reg.validate(desired)
@@ -189,6 +206,14 @@ class Broker:
         """
         reg = self._registry()
         _require_names(ns_name, serv_name)
+        if endpoints is not None and (
+            isinstance(endpoints, str | bytes | Mapping | Endpoint)
+            or not isinstance(endpoints, Iterable)
+        ):
+            raise errors.InvalidInputError(
+                field="endpoints",
+                rule=f"expected a list of Endpoint, got {type(endpoints).__name__}",
+            )
         desired = self._desired_endpoints(reg, ns_name, serv_name, endpoints or ())
         current = reg.list_endp(ns_name, serv_name)
         failures: EndpointErrors = {}
@@ -247,8 +272,10 @@ class Broker:
         for index, endp in enumerate(endpoints):
             if endp is None:
                 raise errors.EndpointNotProvidedError(field=f"endpoints[{index}]")
+            _require_type(endp, Endpoint, f"endpoints[{index}]")
             if not endp.name:
                 raise errors.EndpointNameNotProvidedError(field=f"endpoints[{index}].name")
+            refuse_reserved_keys(endp.metadata, self._reserved, f"endpoints[{index}].metadata")
             wanted = endp.model_copy(
                 update={
                     "ns_name": ns_name,
@@ -301,8 +328,7 @@ class Broker:
         foreign services remain, NamespaceHasForeignServicesError and the namespace is kept.
         """
         reg = self._registry()
-        if not ns_name:
-            raise errors.NamespaceNameNotProvidedError()
+        _require_name(ns_name, errors.NamespaceNameNotProvidedError)
         try:
             ns = reg.get_ns(ns_name)
         except errors.NotFoundError:
@@ -364,10 +390,19 @@ class Broker:
 
 
 def _require_names(ns_name: str, serv_name: str) -> None:
-    if not ns_name:
-        raise errors.NamespaceNameNotProvidedError()
-    if not serv_name:
-        raise errors.ServiceNameNotProvidedError()
+    _require_name(ns_name, errors.NamespaceNameNotProvidedError)
+    _require_name(serv_name, errors.ServiceNameNotProvidedError)
+
+
+def _require_name(name: object, missing: type[errors.InvalidInputError]) -> None:
+    require_name(name, missing.default_field, missing)
+
+
+def _require_type(obj: object, kind: type, field: str) -> None:
+    if not isinstance(obj, kind):
+        raise errors.InvalidInputError(
+            field=field, rule=f"expected {kind.__name__}, got {type(obj).__name__}"
+        )
 
 
 def _same_address(a: str, b: str) -> bool:
