@@ -50,10 +50,8 @@ def populated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, S
     reg.close()
 
 
-known = st.sampled_from(["prod", "web", "web-1", "web-6", "theirs"])
-cli_names = st.one_of(known, known, names)
-
-
+#: paths that exist in the populated registry; a drawn name may replace any part
+paths = st.sampled_from([("prod", "web", "web-1"), ("prod", "web", "web-6"), ("theirs",)])
 @st.composite
 def arguments(draw: st.DrawFn, url: str) -> list[str]:
     scheme_rest = url.partition("://")
@@ -65,17 +63,21 @@ def arguments(draw: st.DrawFn, url: str) -> list[str]:
         st.just("sqlite:///"),
         any_text,
     )
-    chosen = draw(st.one_of(st.just(url), st.just(url), st.just(url), bad_url))
+    chosen = draw(bad_url) if draw(st.integers(0, 3)) == 3 else url
     command = draw(st.sampled_from(["tree", "ls", "get"]))
     args = [command, chosen]
-    positional = draw(st.lists(cli_names, min_size=1 if command == "get" else 0, max_size=3))
-    args.extend(positional)
+    most = {"tree": 0, "ls": 2, "get": 3}[command]
+    path = list(draw(paths))[: draw(st.integers(1 if command == "get" else 0, most))]
+    for index in draw(st.sets(st.integers(0, 2), max_size=1)):
+        if index < len(path):
+            path[index] = draw(names)
+    args.extend(path)
     if command != "get" and draw(st.booleans()):
         args.append("--json")
     if command != "get" and draw(st.booleans()):
         args.extend(["--owner-key", draw(st.one_of(st.just("owner"), any_text))])
     if command == "tree" and draw(st.booleans()):
-        args.extend(["-n", draw(cli_names)])
+        args.extend(["-n", draw(st.one_of(st.just("prod"), names))])
     return args
 
 
@@ -99,7 +101,7 @@ def test_cli_arguments(
         tally.accept()
         if args[0] == "get":
             shown = json.loads(result.stdout)
-            names_given = args[2:]
+            names_given = [a for a in args[2:] if not a.startswith("-")]
             if len(names_given) == 1:
                 expected = reg.get_ns(names_given[0])
             elif len(names_given) == 2:

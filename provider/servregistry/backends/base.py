@@ -51,7 +51,7 @@ def split_url(
         hint = CREDENTIALS_HINT.get(parts.scheme.lower(), "use the backend's own credentials")
         raise errors.InvalidInputError(
             field="registry",
-            rule=f"a {parts.scheme} registry URL must not carry credentials (user:password@); "
+            rule=f"{parts.scheme} registry URLs must not carry credentials (user:password@); "
             f"{hint}",
         )
     unknown = set() if allowed is None else set(query) - set(allowed)
