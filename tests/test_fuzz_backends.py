@@ -7,7 +7,9 @@ each example starts from an empty registry."""
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 
+import pytest
 from hypothesis import given, settings
 
 from servregistry import Broker, Endpoint, Namespace, Service, errors
@@ -19,7 +21,7 @@ from tests.fixtures.fuzz import (
     metadata,
     names,
     snapshot,
-    tally,  # noqa: F401 - the fixture
+    tally_fixture,  # noqa: F401 - the fixture
 )
 
 OWNER = {"owner": "cnwan-operator"}
@@ -87,7 +89,7 @@ def _fuzz(
         assert snapshot(registry) == {}
 
 
-def _target(backend: str):  # type: ignore[no-untyped-def]
+def _target(backend: str) -> Callable[..., None]:
     @settings(max_examples=examples(EXAMPLES[backend]))
     @given(
         ns_name=names,
@@ -97,7 +99,7 @@ def _target(backend: str):  # type: ignore[no-untyped-def]
         specs=endpoint_specs,
     )
     def test(
-        request,  # type: ignore[no-untyped-def]
+        request: pytest.FixtureRequest,
         tally: Tally,
         ns_name: str,
         ns_meta: dict[str, str],

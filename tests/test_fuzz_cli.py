@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -17,6 +16,7 @@ from typer.testing import CliRunner
 from servregistry import Broker, Endpoint, Namespace, Service
 from servregistry.backends.sqlite import SqliteRegistry
 from servregistry.cli import app
+from servregistry.model import RegistryObject
 from tests.fixtures.fuzz import (
     PASSWORD,
     Tally,
@@ -24,7 +24,7 @@ from tests.fixtures.fuzz import (
     examples,
     names,
     snapshot,
-    tally,  # noqa: F401 - the fixture
+    tally_fixture,  # noqa: F401 - the fixture
 )
 
 runner = CliRunner()
@@ -52,6 +52,8 @@ def populated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, S
 
 #: paths that exist in the populated registry; a drawn name may replace any part
 paths = st.sampled_from([("prod", "web", "web-1"), ("prod", "web", "web-6"), ("theirs",)])
+
+
 @st.composite
 def arguments(draw: st.DrawFn, url: str) -> list[str]:
     scheme_rest = url.partition("://")
@@ -102,6 +104,7 @@ def test_cli_arguments(
         if args[0] == "get":
             shown = json.loads(result.stdout)
             names_given = [a for a in args[2:] if not a.startswith("-")]
+            expected: RegistryObject
             if len(names_given) == 1:
                 expected = reg.get_ns(names_given[0])
             elif len(names_given) == 2:

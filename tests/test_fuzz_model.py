@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from servregistry import Endpoint, MetadataPair, Namespace, Service, errors, open_registry
-from servregistry.registry import KNOWN_IMPLEMENTATIONS, registry_location
+from servregistry.registry import registry_location
 from tests.fixtures.fuzz import (
     PASSWORD,
     Tally,
@@ -25,7 +25,7 @@ from tests.fixtures.fuzz import (
     metadata_values,
     names,
     ports,
-    tally,  # noqa: F401 - the fixture
+    tally_fixture,  # noqa: F401 - the fixture
 )
 
 
@@ -87,37 +87,55 @@ def test_model_objects(
     tally.accept()
 
 
+#: a valid host part and path per scheme, which the drawn parts below may replace
+VALID = {
+    "sqlite": ("", "/tmp/fuzz/registry.db"),
+    "etcd": ("127.0.0.1:2379,[::1]:2379", "/prefix"),
+    "etcds": ("127.0.0.1:2379", ""),
+    "cloudmap": ("eu-west-1", ""),
+    "servicedirectory": ("proj", "/us-central1"),
+}
+OPTIONS = {
+    "sqlite": ["timeout"],
+    "etcd": ["timeout", "user", "prefix", "ca_cert"],
+    "etcds": ["timeout", "user", "prefix", "ca_cert", "cert_key", "cert_cert"],
+    "cloudmap": ["endpoint_url", "profile", "concurrency", "operation_timeout"],
+    "servicedirectory": ["endpoint", "concurrency", "timeout"],
+}
 hosts = st.one_of(
-    st.just("127.0.0.1:2379"),
-    st.just("127.0.0.1:2379,127.0.0.2:2379"),
-    st.just("[::1]:2379"),
     dns_label,
-    st.sampled_from(["", "[::1", "h:99999", "h:-1", "h:x", "eu-west-1", "proj"]),
+    st.sampled_from(["", "[::1", "[::1]:2379", "h:99999", "h:-1", "h:x", "h:1,", "a b"]),
     any_text,
 )
 option_values = st.one_of(
-    st.sampled_from(["1", "2.5", "0", "-1", "nan", "inf", "-inf", "1e999", "1_0", "", "x"]),
+    st.sampled_from(["1", "2.5", "30", "0", "-1", "nan", "inf", "-inf", "1e999", "1_0", "", "x"]),
     st.integers(-5, 50).map(str),
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
     st.just(f"http://u:{PASSWORD}@127.0.0.1:5000"),
+    st.just("http://127.0.0.1:5000"),
     any_text,
 )
-option_keys = st.sampled_from(
-    ["timeout", "operation_timeout", "concurrency", "user", "prefix", "endpoint", "endpoint_url"]
-    + ["profile", "ca_cert", "password", "region", "mode"]
-)
+other_keys = st.sampled_from(["password", "region", "mode", "Timeout", ""])
 
 
 @st.composite
 def registry_urls(draw: st.DrawFn) -> tuple[str, bool]:
-    """A URL and whether it carries the password."""
-    scheme = draw(st.one_of(st.sampled_from(sorted(KNOWN_IMPLEMENTATIONS)), any_text))
-    userinfo = draw(
-        st.sampled_from(["", "", "", f"u:{PASSWORD}@", f"{PASSWORD}@", f":{PASSWORD}@"])
-    )
-    host = draw(hosts)
-    path = draw(st.one_of(st.just(""), st.just("/"), st.just("/p/r"), names.map("/{}".format)))
-    options = draw(st.dictionaries(option_keys, option_values, max_size=3))
+    """A URL, mostly well-formed with one part drawn from hostile values, and whether it
+    carries the password."""
+    scheme = draw(st.sampled_from(sorted(VALID)))
+    host, path = VALID[scheme]
+    keys = st.one_of(st.sampled_from(OPTIONS[scheme]), other_keys)
+    options = draw(st.dictionaries(keys, option_values, max_size=2))
+    userinfo = ""
+    spoil = draw(st.sampled_from(["none", "none", "scheme", "userinfo", "host", "path"]))
+    if spoil == "scheme":
+        scheme = draw(st.one_of(st.just(scheme.upper()), any_text))
+    elif spoil == "userinfo":
+        userinfo = draw(st.sampled_from([f"u:{PASSWORD}@", f"{PASSWORD}@", f":{PASSWORD}@"]))
+    elif spoil == "host":
+        host = draw(hosts)
+    elif spoil == "path":
+        path = draw(st.one_of(st.just(""), st.just("/"), names.map("/{}".format)))
     query = "&".join(f"{k}={v}" for k, v in options.items())
     url = f"{scheme}://{userinfo}{host}{path}" + (f"?{query}" if query else "")
     return url, PASSWORD in url

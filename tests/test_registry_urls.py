@@ -5,6 +5,7 @@ locations ignore connection-only options."""
 from __future__ import annotations
 
 import pickle
+from typing import Any
 
 import pytest
 
@@ -20,7 +21,11 @@ from servregistry.registry import registry_location
         ("etcd://127.0.0.1:2379/?timeout=x", "registry.timeout", "'x' is not a valid float"),
         ("etcd://127.0.0.1:2379/?pasword=x", "registry", "unknown etcd URL options: pasword"),
         ("cloudmap://eu-west-1?concurrency=many", "registry.concurrency", "not a valid int"),
-        ("cloudmap://eu-west-1?concurrency=0", "registry.concurrency", "must be a finite number > 0"),
+        (
+            "cloudmap://eu-west-1?concurrency=0",
+            "registry.concurrency",
+            "must be a finite number > 0",
+        ),
         ("cloudmap://eu-west-1?region=x", "registry", "known: concurrency, endpoint_url"),
         ("servicedirectory://p/r?timeout=-", "registry.timeout", "not a valid float"),
         ("servicedirectory://p/r?endpoint_url=x", "registry", "unknown servicedirectory URL"),
@@ -99,9 +104,9 @@ def test_credentials_anywhere_in_a_url_never_reach_a_message(bad: str) -> None:
 
 def test_an_etcd_password_never_travels_with_the_registry(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SERVREGISTRY_ETCD_PASSWORD", SECRET)
-    reg = open_registry("etcd://127.0.0.1:2379/p?user=admin")
-    reg.use_password(SECRET)  # type: ignore[attr-defined]
-    for shown in (repr(reg), pickle.dumps(reg).decode("latin-1"), str(reg.__getstate__())):  # type: ignore[attr-defined]
+    reg: Any = open_registry("etcd://127.0.0.1:2379/p?user=admin")
+    reg.use_password(SECRET)
+    for shown in (repr(reg), pickle.dumps(reg).decode("latin-1"), str(reg.__getstate__())):
         assert SECRET not in shown
 
 

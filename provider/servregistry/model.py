@@ -72,8 +72,8 @@ def unstorable(text: str) -> str | None:
     AWS API JSON), so a lone surrogate such as ``"\\udc80"`` (what Python makes of undecodable
     bytes in a file name or a command-line argument) cannot be stored anywhere. A NUL character
     is refused too: Cloud Map's character rules exclude it, and where it can be stored, SQLite's
-    own text functions and shell and every C-string tool show the text cut short at it. The rule is the model's, so every backend refuses the same strings before
-    anything is written.
+    own text functions and shell and every C-string tool show the text cut short at it. The
+    rule is the model's, so every backend refuses the same strings before anything is written.
     """
     found = _UNSTORABLE.search(text)
     if found is None:
