@@ -133,9 +133,10 @@ class Broker:
     def manage_ns(self, ns: Namespace | None) -> Namespace:
         """Create the namespace, or update its metadata if it is ours and differs.
 
-        Checks, in order: a registry is set, ``ns`` is given, its name is not empty, the backend
-        accepts it. A namespace we do not own is returned as the registry holds it, unchanged and
-        without error (as in the seed): check :meth:`owns` on the result.
+        Checks, in order: a registry is set, ``ns`` is a Namespace, its name is not empty, its
+        metadata holds no reserved key (our owner or stack key), the backend accepts it. A
+        namespace we do not own is returned as the registry holds it, unchanged and without
+        error (as in the seed): check :meth:`owns` on the result.
         """
         reg = self._registry()
         if ns is None:
@@ -151,7 +152,8 @@ class Broker:
     def manage_serv(self, serv: Service | None) -> Service:
         """Create the service, or update its metadata if it is ours and differs.
 
-        Checks, in order: registry, ``serv`` given, service name, namespace name, backend rules.
+        Checks, in order: registry, ``serv`` a Service, service name, namespace name, no reserved
+        metadata key, backend rules.
         Persistent metadata is applied over the caller's metadata. The namespace is neither
         created nor checked here. A foreign service is returned unchanged, without error.
         """
@@ -198,8 +200,10 @@ class Broker:
     ) -> EndpointErrors:
         """Make the service's endpoints we own equal ``endpoints``; never touch foreign ones.
 
-        Every desired endpoint is validated before anything is written (raising
-        InvalidInputError naming ``endpoints[i]``). Each endpoint is written under
+        ``endpoints`` must be an iterable of Endpoint (a string, a mapping or a single Endpoint
+        is refused naming ``endpoints``). Every desired endpoint is validated before anything is
+        written, reserved metadata keys included (raising InvalidInputError naming
+        ``endpoints[i]``). Each endpoint is written under
         ``ns_name``/``serv_name`` whatever its own fields say. An empty list removes every
         endpoint we own. Returns a map endpoint name → error: each foreign endpoint of the
         service (``EndpointNotOwnedError``, left alone) and each write that failed.

@@ -180,7 +180,9 @@ def open_registry(url: str) -> ServiceRegistry:
     * ``cloudmap://region[?endpoint_url=URL&profile=NAME]``;
     * ``servicedirectory://project/region[?endpoint=HOST:PORT]``.
 
-    Raises InvalidInputError for an unknown scheme or a malformed URL, and MissingDependencyError
+    Raises InvalidInputError for an unknown scheme, a malformed URL, credentials in the URL
+    (``user:password@``, never repeated in the message), an unknown option or a numeric option
+    that is not finite and positive, and MissingDependencyError
     (naming the extra to install) when the backend's client library is absent.
     """
     scheme = _scheme(url)
