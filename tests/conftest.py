@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from hypothesis import HealthCheck, Phase, settings
 
 #: every backend the conformance suite runs against; ``SERVREGISTRY_TEST_BACKENDS=a,b`` narrows or
 #: extends the list for one run (CI always runs the full default list)
@@ -32,3 +33,24 @@ def registry_url(request: pytest.FixtureRequest) -> str:
     """A URL naming a fresh, empty registry of each backend in turn."""
     url: str = request.getfixturevalue(f"{request.param}_registry_url")
     return url
+
+
+# The fuzz suites (tests/test_fuzz_*.py): "ci", the default, is derandomized (the same examples
+# on every run, so a failure reproduces and the run time is fixed), keeps no example database and
+# does not shrink (shrinking against real servers can take minutes: a failure is reported as
+# found, with its reproduce blob); SERVREGISTRY_HYPOTHESIS=dev explores new examples on each run,
+# shrinks, and remembers failures.
+_FUZZ = {
+    "deadline": None,
+    "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+}
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    database=None,
+    print_blob=True,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+    **_FUZZ,
+)
+settings.register_profile("dev", **_FUZZ)
+settings.load_profile(os.environ.get("SERVREGISTRY_HYPOTHESIS", "ci"))

@@ -1,9 +1,11 @@
 """Registry URLs: every scheme refuses unknown or malformed options before connecting, naming
-the option; locations ignore connection-only options."""
+the option; credentials never travel in a URL, nor into a message, repr, pickle or location;
+locations ignore connection-only options."""
 
 from __future__ import annotations
 
 import pickle
+from typing import Any
 
 import pytest
 
@@ -19,7 +21,11 @@ from servregistry.registry import registry_location
         ("etcd://127.0.0.1:2379/?timeout=x", "registry.timeout", "'x' is not a valid float"),
         ("etcd://127.0.0.1:2379/?pasword=x", "registry", "unknown etcd URL options: pasword"),
         ("cloudmap://eu-west-1?concurrency=many", "registry.concurrency", "not a valid int"),
-        ("cloudmap://eu-west-1?concurrency=0", "registry.concurrency", "must be >= 1"),
+        (
+            "cloudmap://eu-west-1?concurrency=0",
+            "registry.concurrency",
+            "must be a finite number > 0",
+        ),
         ("cloudmap://eu-west-1?region=x", "registry", "known: concurrency, endpoint_url"),
         ("servicedirectory://p/r?timeout=-", "registry.timeout", "not a valid float"),
         ("servicedirectory://p/r?endpoint_url=x", "registry", "unknown servicedirectory URL"),
@@ -49,3 +55,86 @@ def test_registries_pickle_as_their_configuration(url: str) -> None:
     assert all(not k.startswith("_") for k in reg.__getstate__())  # type: ignore[attr-defined]
     assert hasattr(copy, "_lock")  # runtime state recreated
     assert registry_location(url) == registry_location(url.split("?")[0])
+
+
+SECRET = "pa55-w0rd-Zq"
+URLS = [
+    "sqlite:///tmp/r.db",
+    "etcd://127.0.0.1:2379/p",
+    "etcds://127.0.0.1:2379/p",
+    "cloudmap://eu-west-1",
+    "servicedirectory://proj/us-central1",
+]
+
+
+def _with_userinfo(url: str, userinfo: str) -> str:
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{userinfo}@{rest}"
+
+
+@pytest.mark.parametrize("url", URLS)
+@pytest.mark.parametrize("userinfo", [f"admin:{SECRET}", SECRET, f":{SECRET}", f"a@b:{SECRET}"])
+def test_credentials_in_a_url_are_refused_without_being_repeated(url: str, userinfo: str) -> None:
+    bad = _with_userinfo(url, userinfo)
+    for call in (open_registry, registry_location):
+        with pytest.raises(errors.InvalidInputError) as caught:
+            call(bad)
+        assert caught.value.field == "registry"
+        assert "must not carry credentials" in caught.value.rule
+        assert SECRET not in str(caught.value)
+        assert SECRET not in repr(caught.value)
+        assert caught.value.__cause__ is None or SECRET not in str(caught.value.__cause__)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        f"cloudmap://eu-west-1?endpoint_url=http://u:{SECRET}@127.0.0.1:5000",
+        f"servicedirectory://p/r?endpoint=grpc://u:{SECRET}@127.0.0.1:1",
+        f"user:{SECRET}@127.0.0.1:2379",
+        f"etcd:u:{SECRET}@127.0.0.1:2379",
+        f"u:{SECRET}@etcd://127.0.0.1:2379",
+    ],
+)
+def test_credentials_anywhere_in_a_url_never_reach_a_message(bad: str) -> None:
+    with pytest.raises(errors.InvalidInputError) as caught:
+        open_registry(bad)
+    assert SECRET not in str(caught.value)
+
+
+def test_an_etcd_password_never_travels_with_the_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SERVREGISTRY_ETCD_PASSWORD", SECRET)
+    reg: Any = open_registry("etcd://127.0.0.1:2379/p?user=admin")
+    reg.use_password(SECRET)
+    for shown in (repr(reg), pickle.dumps(reg).decode("latin-1"), str(reg.__getstate__())):
+        assert SECRET not in shown
+
+
+@pytest.mark.parametrize(
+    ("url", "option"),
+    [
+        ("sqlite:///tmp/r.db?timeout={}", "timeout"),
+        ("etcd://127.0.0.1:2379/p?timeout={}", "timeout"),
+        ("cloudmap://eu-west-1?operation_timeout={}", "operation_timeout"),
+        ("cloudmap://eu-west-1?concurrency={}", "concurrency"),
+        ("servicedirectory://p/r?timeout={}", "timeout"),
+        ("servicedirectory://p/r?concurrency={}", "concurrency"),
+    ],
+)
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "0", "-1", "0.0", "1e999"])
+def test_numeric_options_must_be_finite_and_positive(url: str, option: str, value: str) -> None:
+    if option == "concurrency" and value not in ("0", "-1"):
+        value = "x" + value  # not an int at all: refused by the int rule
+    with pytest.raises(errors.InvalidInputError) as caught:
+        open_registry(url.format(value))
+    assert caught.value.field == f"registry.{option}"
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["etcd://[::1/p", "etcd://127.0.0.1:99999/p", "etcd://127.0.0.1:x/p", "sqlite:///a\x00b.db"],
+)
+def test_malformed_urls_are_refused_naming_the_registry(url: str) -> None:
+    with pytest.raises(errors.InvalidInputError) as caught:
+        open_registry(url)
+    assert caught.value.field == "registry"

@@ -28,7 +28,15 @@ from functools import partial
 from typing import TypeVar
 
 from servregistry import errors
-from servregistry.model import Endpoint, MetadataPair, Namespace, RegistryObject, Service
+from servregistry.model import (
+    Endpoint,
+    MetadataPair,
+    Namespace,
+    RegistryObject,
+    Service,
+    refuse_reserved_keys,
+    require_name,
+)
 from servregistry.registry import BatchEndpointWriter, EndpointChanges, ServiceRegistry
 
 log = logging.getLogger("servregistry")
@@ -69,6 +77,11 @@ class Broker:
         self.stack = stack
 
     # ownership ------------------------------------------------------------------------------
+
+    @property
+    def _reserved(self) -> tuple[str, ...]:
+        """Keys user metadata may not hold: we write them (the owner and stack keys)."""
+        return tuple(mark.key for mark in self._marks)
 
     @property
     def _marks(self) -> tuple[MetadataPair, ...]:
@@ -120,15 +133,18 @@ class Broker:
     def manage_ns(self, ns: Namespace | None) -> Namespace:
         """Create the namespace, or update its metadata if it is ours and differs.
 
-        Checks, in order: a registry is set, ``ns`` is given, its name is not empty, the backend
-        accepts it. A namespace we do not own is returned as the registry holds it, unchanged and
-        without error (as in the seed): check :meth:`owns` on the result.
+        Checks, in order: a registry is set, ``ns`` is a Namespace, its name is not empty, its
+        metadata holds no reserved key (our owner or stack key), the backend accepts it. A
+        namespace we do not own is returned as the registry holds it, unchanged and without
+        error (as in the seed): check :meth:`owns` on the result.
         """
         reg = self._registry()
         if ns is None:
             raise errors.NamespaceNotProvidedError()
+        _require_type(ns, Namespace, "namespace")
         if not ns.name:
             raise errors.NamespaceNameNotProvidedError()
+        refuse_reserved_keys(ns.metadata, self._reserved, "namespace.metadata")
         desired = ns.model_copy(update={"metadata": self._stamp(ns.metadata)})
         reg.validate(desired)
         return self._manage(desired, lambda: reg.get_ns(ns.name), reg.create_ns, reg.update_ns)
@@ -136,17 +152,20 @@ class Broker:
     def manage_serv(self, serv: Service | None) -> Service:
         """Create the service, or update its metadata if it is ours and differs.
 
-        Checks, in order: registry, ``serv`` given, service name, namespace name, backend rules.
+        Checks, in order: registry, ``serv`` a Service, service name, namespace name, no reserved
+        metadata key, backend rules.
         Persistent metadata is applied over the caller's metadata. The namespace is neither
         created nor checked here. A foreign service is returned unchanged, without error.
         """
         reg = self._registry()
         if serv is None:
             raise errors.ServiceNotProvidedError()
+        _require_type(serv, Service, "service")
         if not serv.name:
             raise errors.ServiceNameNotProvidedError()
         if not serv.ns_name:
             raise errors.NamespaceNameNotProvidedError()
+        refuse_reserved_keys(serv.metadata, self._reserved, "service.metadata")
         metadata = self._stamp(serv.metadata, *self.persistent_metadata)
         desired = serv.model_copy(update={"metadata": metadata})
         reg.validate(desired)
@@ -181,14 +200,24 @@ class Broker:
     ) -> EndpointErrors:
         """Make the service's endpoints we own equal ``endpoints``; never touch foreign ones.
 
-        Every desired endpoint is validated before anything is written (raising
-        InvalidInputError naming ``endpoints[i]``). Each endpoint is written under
+        ``endpoints`` must be an iterable of Endpoint (a string, a mapping or a single Endpoint
+        is refused naming ``endpoints``). Every desired endpoint is validated before anything is
+        written, reserved metadata keys included (raising InvalidInputError naming
+        ``endpoints[i]``). Each endpoint is written under
         ``ns_name``/``serv_name`` whatever its own fields say. An empty list removes every
         endpoint we own. Returns a map endpoint name → error: each foreign endpoint of the
         service (``EndpointNotOwnedError``, left alone) and each write that failed.
         """
         reg = self._registry()
         _require_names(ns_name, serv_name)
+        if endpoints is not None and (
+            isinstance(endpoints, str | bytes | Mapping | Endpoint)
+            or not isinstance(endpoints, Iterable)
+        ):
+            raise errors.InvalidInputError(
+                field="endpoints",
+                rule=f"expected a list of Endpoint, got {type(endpoints).__name__}",
+            )
         desired = self._desired_endpoints(reg, ns_name, serv_name, endpoints or ())
         current = reg.list_endp(ns_name, serv_name)
         failures: EndpointErrors = {}
@@ -247,8 +276,10 @@ class Broker:
         for index, endp in enumerate(endpoints):
             if endp is None:
                 raise errors.EndpointNotProvidedError(field=f"endpoints[{index}]")
+            _require_type(endp, Endpoint, f"endpoints[{index}]")
             if not endp.name:
                 raise errors.EndpointNameNotProvidedError(field=f"endpoints[{index}].name")
+            refuse_reserved_keys(endp.metadata, self._reserved, f"endpoints[{index}].metadata")
             wanted = endp.model_copy(
                 update={
                     "ns_name": ns_name,
@@ -301,8 +332,7 @@ class Broker:
         foreign services remain, NamespaceHasForeignServicesError and the namespace is kept.
         """
         reg = self._registry()
-        if not ns_name:
-            raise errors.NamespaceNameNotProvidedError()
+        _require_name(ns_name, errors.NamespaceNameNotProvidedError)
         try:
             ns = reg.get_ns(ns_name)
         except errors.NotFoundError:
@@ -364,10 +394,19 @@ class Broker:
 
 
 def _require_names(ns_name: str, serv_name: str) -> None:
-    if not ns_name:
-        raise errors.NamespaceNameNotProvidedError()
-    if not serv_name:
-        raise errors.ServiceNameNotProvidedError()
+    _require_name(ns_name, errors.NamespaceNameNotProvidedError)
+    _require_name(serv_name, errors.ServiceNameNotProvidedError)
+
+
+def _require_name(name: object, missing: type[errors.InvalidInputError]) -> None:
+    require_name(name, missing.default_field, missing)
+
+
+def _require_type(obj: object, kind: type, field: str) -> None:
+    if not isinstance(obj, kind):
+        raise errors.InvalidInputError(
+            field=field, rule=f"expected {kind.__name__}, got {type(obj).__name__}"
+        )
 
 
 def _same_address(a: str, b: str) -> bool:

@@ -25,7 +25,7 @@ from rich.table import Table
 from rich.tree import Tree
 
 from servregistry import errors
-from servregistry.model import Endpoint, RegistryObject
+from servregistry.model import Endpoint, RegistryObject, require_name
 from servregistry.registry import ServiceRegistry, open_registry
 
 app = typer.Typer(
@@ -42,8 +42,13 @@ AsJson = Annotated[bool, typer.Option("--json", help="print JSON instead of a ta
 
 
 @contextmanager
-def _opened(url: str) -> Iterator[ServiceRegistry]:
+def _opened(url: str, **names: str | None) -> Iterator[ServiceRegistry]:
+    """The registry ``url`` names, once the name arguments are checked; a refusal is printed
+    and exits 1."""
     try:
+        for field, name in names.items():
+            if name is not None:
+                require_name(name, field)
         registry = open_registry(url)
     except (errors.ServiceRegistryError, ImportError, ValueError) as exc:
         err_console.print(f"[red]error:[/red] {exc}")
@@ -88,7 +93,7 @@ def tree(
     as_json: AsJson = False,
 ) -> None:
     """Print namespaces, their services and the services' endpoints, with owners."""
-    with _opened(url) as registry:
+    with _opened(url, namespace=namespace) as registry:
         namespaces = [registry.get_ns(namespace)] if namespace else registry.list_ns()
         root = Tree(f"[bold]{url}[/bold]")
         dump: list[dict[str, object]] = []
@@ -121,7 +126,7 @@ def list_level(
     as_json: AsJson = False,
 ) -> None:
     """List namespaces, or a namespace's services, or a service's endpoints."""
-    with _opened(url) as registry:
+    with _opened(url, ns_name=ns_name, serv_name=serv_name) as registry:
         objs: list[RegistryObject]
         if ns_name is None:
             objs = list(registry.list_ns())
@@ -148,7 +153,7 @@ def get(
     endp_name: Annotated[str | None, typer.Argument(help="endpoint")] = None,
 ) -> None:
     """Print one namespace, service or endpoint as JSON (exit 1 if it does not exist)."""
-    with _opened(url) as registry:
+    with _opened(url, ns_name=ns_name, serv_name=serv_name, endp_name=endp_name) as registry:
         obj: RegistryObject
         if serv_name is None:
             obj = registry.get_ns(ns_name)

@@ -11,14 +11,24 @@ from __future__ import annotations
 import contextvars
 import functools
 import ipaddress
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from servregistry import errors
 
-__all__ = ["Endpoint", "MetadataPair", "Namespace", "RegistryObject", "Service"]
+__all__ = [
+    "Endpoint",
+    "MetadataPair",
+    "Namespace",
+    "RegistryObject",
+    "Service",
+    "refuse_reserved_keys",
+    "require_name",
+    "unstorable",
+]
 
 _NAME_ERRORS: dict[str, type[errors.InvalidInputError]] = {
     "ns_name": errors.NamespaceNameNotProvidedError,
@@ -51,14 +61,92 @@ def _to_invalid_input(model: type[_Frozen], exc: ValidationError) -> errors.Inva
     return errors.InvalidInputError(f"{kind}.{field}: {rule}", field=f"{kind}.{field}", rule=rule)
 
 
+#: characters no backend can store (see ``unstorable``)
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def unstorable(text: str) -> str | None:
+    """Why ``text`` cannot be stored faithfully, or None when it can.
+
+    Every backend keeps text as UTF-8 (SQLite TEXT, etcd keys and JSON values, protobuf strings,
+    AWS API JSON), so a lone surrogate such as ``"\\udc80"`` (what Python makes of undecodable
+    bytes in a file name or a command-line argument) cannot be stored anywhere. A NUL character
+    is refused too: Cloud Map's character rules exclude it, and where it can be stored, SQLite's
+    own text functions and shell and every C-string tool show the text cut short at it. The
+    rule is the model's, so every backend refuses the same strings before anything is written.
+    """
+    found = _UNSTORABLE.search(text)
+    if found is None:
+        return None
+    char, index = found.group(), found.start()
+    if char == "\x00":
+        return f"contains a NUL character at index {index}"
+    return (
+        f"contains a lone surrogate U+{ord(char):04X} at index {index}: not valid Unicode "
+        "text (decode bytes as UTF-8 first)"
+    )
+
+
+def _storable(value: Any) -> Any:
+    """A field validator run before the type check (which would refuse a lone surrogate with a
+    vaguer message): a string must be storable."""
+    reason = unstorable(value) if isinstance(value, str) else None
+    if reason is not None:
+        raise ValueError(f"{_shown(value)} {reason}")
+    return value
+
+
+def _shown(text: str, limit: int = 40) -> str:
+    """``text`` quoted for an error message, cut to ``limit`` characters."""
+    return repr(text if len(text) <= limit else text[:limit] + "…")
+
+
+def require_name(
+    name: object, field: str, missing: type[errors.InvalidInputError] = errors.InvalidInputError
+) -> str:
+    """A name given as an argument (not inside a model object): a non-empty string a registry
+    can store. ``missing`` is raised for an empty name; any other breach is an
+    InvalidInputError naming ``field``."""
+    if not name:
+        raise missing(field=field)
+    if not isinstance(name, str):
+        raise errors.InvalidInputError(
+            field=field, rule=f"must be a string, not {type(name).__name__}"
+        )
+    reason = unstorable(name)
+    if reason is not None:
+        raise errors.InvalidInputError(field=field, rule=f"{_shown(name)} {reason}")
+    return name
+
+
+def refuse_reserved_keys(metadata: Mapping[str, str], reserved: Iterable[str], field: str) -> None:
+    """Raise InvalidInputError naming ``field`` and the key when user ``metadata`` holds a key
+    the library writes itself (the owner key, the stack key): such a pair would be silently
+    replaced on write, so it is refused instead."""
+    clash = sorted(set(reserved) & set(metadata))
+    if clash:
+        keys = ", ".join(repr(k) for k in clash)
+        raise errors.InvalidInputError(
+            field=field,
+            rule=f"metadata key {keys} is reserved: it holds the owner (or stack) pair, which "
+            "is written by the library; remove it from the metadata",
+        )
+
+
 class MetadataPair(_Frozen):
-    """One metadata ``key: value`` pair, e.g. the owner pair ``owner: cnwan-operator``."""
+    """One metadata ``key: value`` pair, e.g. the owner pair ``owner: cnwan-operator``:
+    ``MetadataPair("owner", "me")`` or ``MetadataPair(key="owner", value="me")``."""
 
     key: str
     value: str
 
-    def __init__(self, key: str, value: str, /) -> None:
+    def __init__(self, key: str, value: str) -> None:
         super().__init__(key=key, value=value)
+
+    @field_validator("key", "value", mode="before")
+    @classmethod
+    def _text_storable(cls, value: Any) -> Any:
+        return _storable(value)
 
 
 Metadata = dict[str, str]
@@ -98,6 +186,23 @@ class _Named(_Frozen):
         finally:
             _READING_STORED.reset(token)
         return obj
+
+    @field_validator("name", "ns_name", "serv_name", "address", mode="before", check_fields=False)
+    @classmethod
+    def _text_storable(cls, value: Any) -> Any:
+        return _storable(value)
+
+    @field_validator("metadata", mode="before")
+    @classmethod
+    def _metadata_storable(cls, metadata: Any) -> Any:
+        for key, value in metadata.items() if isinstance(metadata, Mapping) else ():
+            reason = unstorable(key) if isinstance(key, str) else None
+            if reason is not None:
+                raise ValueError(f"key {_shown(key)} {reason}")
+            reason = unstorable(value) if isinstance(value, str) else None
+            if reason is not None:
+                raise ValueError(f"value of key {_shown(key)} {reason}")
+        return metadata
 
     def has(self, pair: MetadataPair) -> bool:
         """Whether this object's metadata holds exactly ``pair``."""

@@ -29,10 +29,9 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
-from urllib.parse import urlsplit
 
 from servregistry import errors
-from servregistry.backends.base import split_url
+from servregistry.backends.base import redact_url, split_url
 from servregistry.model import Endpoint, Namespace, RegistryObject, Service
 
 __all__ = [
@@ -157,16 +156,17 @@ def registry_location(url: str) -> str:
 
 def _scheme(url: str) -> str:
     if not isinstance(url, str) or "://" not in url:
+        shown = redact_url(url) if isinstance(url, str) else url
         raise errors.InvalidInputError(
             field="registry",
-            rule=f"{url!r} is not a registry URL; expected one of "
+            rule=f"{shown!r} is not a registry URL; expected one of "
             + ", ".join(f"{s}://..." for s in KNOWN_IMPLEMENTATIONS),
         )
-    scheme = urlsplit(url).scheme.lower()
+    scheme = url.partition("://")[0].lower()
     if scheme not in KNOWN_IMPLEMENTATIONS:
         raise errors.InvalidInputError(
             field="registry",
-            rule=f"unknown registry scheme {scheme!r}; known: "
+            rule=f"unknown registry scheme {redact_url(scheme)!r}; known: "
             + ", ".join(sorted(KNOWN_IMPLEMENTATIONS)),
         )
     return scheme
@@ -180,7 +180,9 @@ def open_registry(url: str) -> ServiceRegistry:
     * ``cloudmap://region[?endpoint_url=URL&profile=NAME]``;
     * ``servicedirectory://project/region[?endpoint=HOST:PORT]``.
 
-    Raises InvalidInputError for an unknown scheme or a malformed URL, and MissingDependencyError
+    Raises InvalidInputError for an unknown scheme, a malformed URL, credentials in the URL
+    (``user:password@``, never repeated in the message), an unknown option or a numeric option
+    that is not finite and positive, and MissingDependencyError
     (naming the extra to install) when the backend's client library is absent.
     """
     scheme = _scheme(url)

@@ -4,6 +4,7 @@ the default ``validate`` and ``native_id``, and a bounded pool for endpoint sets
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -12,7 +13,7 @@ from typing import Any, Self, TypeVar
 from urllib.parse import SplitResult, parse_qs, urlsplit
 
 from servregistry import errors
-from servregistry.model import Endpoint, RegistryObject, Service
+from servregistry.model import Endpoint, RegistryObject, Service, unstorable
 
 _T = TypeVar("_T")
 log = logging.getLogger("servregistry")
@@ -20,13 +21,39 @@ log = logging.getLogger("servregistry")
 PROGRESS_EVERY = 5.0
 
 
+#: where each scheme takes its credentials instead of the URL's ``user:password@``
+CREDENTIALS_HINT = {
+    "sqlite": "a SQLite registry file needs none",
+    "etcd": "pass ?user=NAME and set the password in $SERVREGISTRY_ETCD_PASSWORD (or the stack "
+    "secret servregistry:etcdPassword)",
+    "cloudmap": "use the AWS credential chain (environment, ?profile=NAME, instance role)",
+    "servicedirectory": "use Google Application Default Credentials",
+}
+CREDENTIALS_HINT["etcds"] = CREDENTIALS_HINT["etcd"]
+
+
 def split_url(
     url: str, allowed: Collection[str] | None = None
 ) -> tuple[SplitResult, dict[str, str]]:
     """A registry URL's parts and its query options (the last value of each); with ``allowed``,
-    an option outside it is an InvalidInputError that lists the known ones."""
-    parts = urlsplit(url)
+    an option outside it is an InvalidInputError that lists the known ones.
+
+    Credentials (``user:password@``, in the URL or in an option that is itself a URL) are
+    refused for every scheme: a URL travels into messages, state and pickles. The message
+    never repeats them.
+    """
+    reason = unstorable(url)
+    if reason is not None:
+        raise errors.InvalidInputError(field="registry", rule=f"the registry URL {reason}")
+    parts = _urlsplit(url)
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    if "@" in parts.netloc or any(_has_userinfo(v) for v in query.values()):
+        hint = CREDENTIALS_HINT.get(parts.scheme.lower(), "use the backend's own credentials")
+        raise errors.InvalidInputError(
+            field="registry",
+            rule=f"{parts.scheme} registry URLs must not carry credentials (user:password@); "
+            f"{hint}",
+        )
     unknown = set() if allowed is None else set(query) - set(allowed)
     if unknown:
         raise errors.InvalidInputError(
@@ -37,17 +64,49 @@ def split_url(
     return parts, query
 
 
+def _urlsplit(url: str) -> SplitResult:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - a malformed port raises here
+    except ValueError as exc:
+        raise errors.InvalidInputError(
+            field="registry", rule=f"malformed registry URL ({exc})"
+        ) from None
+    return parts
+
+
+def _has_userinfo(value: str) -> bool:
+    return "://" in value and "@" in _urlsplit(value).netloc
+
+
+def redact_url(url: str) -> str:
+    """``url`` for a message: any ``user:password@`` part is replaced by ``***@``."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return "***@" + url.rpartition("@")[2] if "@" in url else url
+    netloc, slash, tail = rest.partition("/")
+    if "@" in netloc:
+        netloc = "***@" + netloc.rpartition("@")[2]
+    return f"{scheme}{sep}{netloc}{slash}{tail}"
+
+
 def url_option(query: Mapping[str, str], key: str, default: _T, cast: Callable[[str], _T]) -> _T:
-    """Option ``key`` of a URL query converted by ``cast``; a bad value names the option."""
+    """Option ``key`` of a URL query converted by ``cast``; a bad value names the option. A
+    number (every numeric option is a timeout, a count or a size) must be finite and positive."""
     raw = query.get(key)
     if raw is None:
         return default
     try:
-        return cast(raw)
+        value = cast(raw)
     except ValueError:
         raise errors.InvalidInputError(
             field=f"registry.{key}", rule=f"{raw!r} is not a valid {cast.__name__}"
         ) from None
+    if isinstance(value, int | float) and not (math.isfinite(value) and value > 0):
+        raise errors.InvalidInputError(
+            field=f"registry.{key}", rule=f"{raw!r}: must be a finite number > 0"
+        )
+    return value
 
 
 class BaseRegistry:
