@@ -885,13 +885,25 @@ def _text(column: str, value: Any) -> str:
         raise _Unreadable(f"{column} is not valid UTF-8 text")
     if isinstance(value, bytes):
         raise _Unreadable(f"{column} is a blob, not text")
-    raise _Unreadable(f"{column} is {_type_name(value)} {value!r}, not text")
+    raise _Unreadable(f"{column} is {_type_name(value)} ({_short(value)}), not text")
 
 
 def _type_name(value: Any) -> str:
-    return {int: "an integer", float: "a real number", type(None): "NULL"}.get(
-        type(value), type(value).__name__
-    )
+    """How SQLite calls a stored value's type."""
+    names = {int: "an integer", float: "a real number", str: "text", type(None): "NULL"}
+    return names.get(type(value), "a blob" if isinstance(value, bytes) else type(value).__name__)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
+
+
+def _json_type(value: Any) -> str:
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
+    if value is None:
+        return "null"
+    return names.get(type(value), "a number")
 
 
 def _metadata(value: Any) -> dict[str, str]:
@@ -901,12 +913,10 @@ def _metadata(value: Any) -> dict[str, str]:
     except (ValueError, RecursionError) as exc:
         raise _Unreadable(f"metadata is not valid JSON ({exc})") from None
     if not isinstance(loaded, dict):
-        raise _Unreadable(f"metadata is a JSON {type(loaded).__name__}, not an object")
+        raise _Unreadable(f"metadata is {_json_type(loaded)} in JSON, not an object")
     for key, item in loaded.items():
         if not isinstance(item, str):
-            raise _Unreadable(
-                f"metadata value of {key!r} is a JSON {type(item).__name__}, not a string"
-            )
+            raise _Unreadable(f"metadata value of {key!r} is {_json_type(item)}, not a string")
     return loaded
 
 
@@ -918,7 +928,7 @@ def _decode(kind: _Kind, row: tuple[Any, ...]) -> Any:
             data[column] = _metadata(value)
         elif column == "port":
             if type(value) is not int:
-                raise _Unreadable(f"port is {_type_name(value)} {value!r}, not an integer")
+                raise _Unreadable(f"port is {_type_name(value)} ({_short(value)}), not an integer")
             data[column] = value
         else:
             data[column] = _text(column, value)
@@ -942,7 +952,8 @@ def _placeholder(kind: _Kind, row: tuple[Any, ...], reason: str) -> Any:
 def _literal(value: Any) -> str:
     """A stored name that is not usable text, written as an SQL literal (``x'61ff'``)."""
     if isinstance(value, bytes):
-        return f"x'{value.hex()}'"
+        shown = value[:32].hex() + ("..." if len(value) > 32 else "")
+        return f"x'{shown}'"
     if isinstance(value, str):
         return "''"
     return repr(value)
