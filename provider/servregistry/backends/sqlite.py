@@ -462,11 +462,11 @@ class SqliteRegistry(BaseRegistry):
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Cursor]:
+        conn = self._conn()
         if self.read_only:
             raise errors.BackendError(
                 f"the SQLite registry {self.path} was opened read-only; nothing was written"
             )
-        conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
         cur = conn.cursor()
         try:
@@ -517,13 +517,13 @@ class SqliteRegistry(BaseRegistry):
     def _select(self, kind: _Kind, key: _Key) -> list[tuple[Any, ...]]:
         """Rows of ``kind`` under ``key`` (a parent's key lists its children; a full key gets
         one row), in name order; text that is not UTF-8 comes back as ``_BadText``."""
+        conn = self._conn()  # first: opening the file tells which layout it has
         if self._empty:
             return []
         sql = (
             f"SELECT {kind.columns(self._revision_column)} FROM {kind.table}"
             f" WHERE {kind.where(len(key))} ORDER BY name"
         )
-        conn = self._conn()
         try:
             try:
                 return conn.execute(sql, key).fetchall()
