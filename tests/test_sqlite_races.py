@@ -68,9 +68,10 @@ def reconcile(broker: Broker, rng: random.Random, counts: Counter[str]) -> None:
     except errors.ServiceRegistryError as exc:
         counts[f"raised {type(exc).__name__}"] += 1
         return
-    for exc in failures.values():
-        name = type(exc).__name__
-        counts[name if isinstance(exc, EXPLAINED) else f"unexplained {name}: {exc}"] += 1
+    for failure in failures.values():
+        name = type(failure).__name__
+        explained = isinstance(failure, EXPLAINED)
+        counts[name if explained else f"unexplained {name}: {failure}"] += 1
 
 
 def churn_parents(broker: Broker, rng: random.Random, counts: Counter[str], owner: str) -> None:
@@ -148,9 +149,10 @@ def check(path: Path, audit: Path, c_rows: dict[str, Any], counts: Counter[str])
     FIGURES.update(counts)
 
 
-SCENARIOS = {
+NO_STACK: str | None = None
+SCENARIOS: dict[str, list[tuple[str, str | None]]] = {
     # (owner, stack) of each Broker
-    "two owners, two Brokers each": [("team-a", None)] * 2 + [("team-b", None)] * 2,
+    "two owners, two Brokers each": [("team-a", NO_STACK)] * 2 + [("team-b", NO_STACK)] * 2,
     "one owner, two stacks": [("team-a", "dev"), ("team-a", "staging")] * 2,
 }
 
@@ -171,7 +173,7 @@ def test_brokers_in_threads_never_write_what_is_not_theirs(tmp_path: Path, scena
         for i, (o, s) in enumerate(brokers)
     ]
     _run(threads)
-    counts = sum(results, Counter())
+    counts: Counter[str] = sum(results, Counter())
     assert counts["reconciles"] == 40 * len(brokers)
     check(path, audit, c_rows, counts)
     print(f"\nthreads, {scenario}: {_summary(counts)}")
@@ -199,7 +201,7 @@ def test_brokers_sharing_one_registry_object_never_write_what_is_not_theirs(
     _run(threads)
     for reg in shared.values():
         reg.close()
-    counts = sum(results, Counter())
+    counts: Counter[str] = sum(results, Counter())
     check(path, audit, c_rows, counts)
     print(f"\nthreads sharing a registry object: {_summary(counts)}")
 
@@ -223,7 +225,7 @@ def test_brokers_in_processes_never_write_what_is_not_theirs(tmp_path: Path) -> 
     for process in processes:
         process.join(timeout=60)
         assert process.exitcode == 0
-    counts = sum(results, Counter())
+    counts: Counter[str] = sum(results, Counter())
     assert counts["reconciles"] == 30 * len(owners)
     check(path, audit, c_rows, counts)
     print(f"\nprocesses, two owners, two Brokers each: {_summary(counts)}")
@@ -243,7 +245,7 @@ def test_removing_parents_never_takes_another_owners_objects(tmp_path: Path) -> 
         for i, o in enumerate(["team-a", "team-b", "team-b"])
     ]
     _run(threads)
-    counts = sum(results, Counter())
+    counts: Counter[str] = sum(results, Counter())
     check(path, audit, c_rows, counts)
     assert counts["namespace removed"] > 0  # the race really ran both ways
     print(f"\nparents removed under other owners' objects: {_summary(counts)}")
