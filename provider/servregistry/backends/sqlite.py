@@ -8,15 +8,16 @@ lock the registry cannot get within the busy timeout raises ``RegistryTimeoutErr
 **Revisions.** Every row carries a ``revision``: the value of one registry-wide counter when the
 row was last written (a new row never reuses an old row's revision, so "deleted and created again"
 is a change too). Triggers stamp rows written by any other program (an older release, the
-``sqlite3`` shell), so no writer can change a row without changing its revision.
+``sqlite3`` shell) that leaves the revision alone, so such a write is a change too.
 
 **Guarded writes.** Each thread remembers what it read: each row's revision and decoded object,
 and, for each namespace or service whose children it listed, those children and their revisions.
 An update or delete then checks, inside its write transaction, that the row is still as that
 thread read it, and fails with ``ConflictError`` (writing nothing) if not; deleting a namespace
 or service also checks that its children are still the ones read. The endpoint-set batch guards
-each endpoint on the object the Broker read (``EndpointChanges.current``). A row the thread never
-read is guarded on existence only, as in the seed.
+each endpoint on the object the Broker read (``EndpointChanges.current``): its revision when this
+thread decoded that very object, else its content. A row the thread never read is guarded on
+existing and being readable only, as in the seed.
 
 **Faithful reads.** A row is returned as stored (an empty address or a hostname included). A row
 that cannot be decoded at all is, in a listing, an ``unreadable`` placeholder (foreign by
