@@ -223,7 +223,7 @@ def test_brokers_in_processes_never_write_what_is_not_theirs(tmp_path: Path) -> 
         process.start()
     results = [queue.get(timeout=600) for _ in processes]
     for process in processes:
-        process.join(timeout=60)
+        process.join(timeout=300)
         assert process.exitcode == 0
     counts: Counter[str] = sum(results, Counter())
     assert counts["reconciles"] == 30 * len(owners)
