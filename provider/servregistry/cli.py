@@ -25,6 +25,7 @@ from rich.table import Table
 from rich.tree import Tree
 
 from servregistry import errors
+from servregistry.backends.sqlite import SqliteRegistry
 from servregistry.model import Endpoint, RegistryObject, require_name
 from servregistry.registry import ServiceRegistry, open_registry
 
@@ -41,6 +42,14 @@ OwnerKey = Annotated[str, typer.Option("--owner-key", help="metadata key that na
 AsJson = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
 
 
+def _open_for_reading(url: str) -> ServiceRegistry:
+    """``open_registry``, except that a SQLite file is opened read-only: looking at a registry
+    never creates, upgrades or writes the file."""
+    if url.partition("://")[0].lower() == "sqlite":
+        return SqliteRegistry.from_url(url, read_only=True)
+    return open_registry(url)
+
+
 @contextmanager
 def _opened(url: str, **names: str | None) -> Iterator[ServiceRegistry]:
     """The registry ``url`` names, once the name arguments are checked; a refusal is printed
@@ -49,7 +58,7 @@ def _opened(url: str, **names: str | None) -> Iterator[ServiceRegistry]:
         for field, name in names.items():
             if name is not None:
                 require_name(name, field)
-        registry = open_registry(url)
+        registry = _open_for_reading(url)
     except (errors.ServiceRegistryError, ImportError, ValueError) as exc:
         err_console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc

@@ -4,163 +4,503 @@ The file uses WAL, foreign keys with ``ON DELETE CASCADE`` and a busy timeout. E
 its own connection, and every write is one ``BEGIN IMMEDIATE`` transaction, so a Pulumi provider
 process calling from several threads and several processes sharing the file are both safe. A
 lock the registry cannot get within the busy timeout raises ``RegistryTimeoutError``.
+
+**Revisions.** Every row carries a ``revision``: the value of one registry-wide counter when the
+row was last written (a new row never reuses an old row's revision, so "deleted and created again"
+is a change too). Triggers stamp rows written by any other program (an older release, the
+``sqlite3`` shell) that leaves the revision alone, so such a write is a change too.
+
+**Guarded writes.** Each thread remembers what it read: each row's revision and decoded object,
+and, for each namespace or service whose children it listed, those children and their revisions.
+An update or delete then checks, inside its write transaction, that the row is still as that
+thread read it, and fails with ``ConflictError`` (writing nothing) if not; deleting a namespace
+or service also checks that its children are still the ones read. The endpoint-set batch guards
+each endpoint on the object the Broker read (``EndpointChanges.current``): its revision when this
+thread decoded that very object, else its content. A row the thread never read is guarded on
+existing and being readable only, as in the seed.
+
+**Faithful reads.** A row is returned as stored (an empty address or a hostname included). A row
+that cannot be decoded at all is, in a listing, an ``unreadable`` placeholder (foreign by
+construction: counted, reported, never changed or deleted); a ``get_*`` of it raises
+``BackendError`` naming the table and key. Nothing ever changes or cascades over such a row.
+
+**The file.** A new or empty file becomes a registry; a file of an older layout is upgraded in
+place, in one transaction; a file holding other tables, or a layout this release does not know,
+is refused before anything is written. ``read_only=True`` opens without creating, upgrading or
+writing anything (the ``servregistry`` command's ``ls``/``tree``/``get`` use it).
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from servregistry import errors
 from servregistry.backends.base import BaseRegistry, split_url, url_option
 from servregistry.model import Endpoint, Namespace, RegistryObject, Service
 from servregistry.registry import EndpointChanges
 
-__all__ = ["SqliteRegistry"]
+__all__ = ["SCHEMA_VERSION", "SqliteRegistry", "check_name"]
 
-SCHEMA_VERSION = 1
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS namespaces (
+log = logging.getLogger(__name__)
+
+#: the layout this release writes; older ones are upgraded in place when opened for writing
+SCHEMA_VERSION = 2
+
+#: each known layout: table → columns
+LAYOUTS: dict[int, dict[str, tuple[str, ...]]] = {
+    1: {
+        "schema_version": ("version",),
+        "namespaces": ("name", "metadata"),
+        "services": ("ns_name", "name", "metadata"),
+        "endpoints": ("ns_name", "serv_name", "name", "address", "port", "metadata"),
+    },
+    2: {
+        "schema_version": ("version",),
+        "registry_revision": ("value",),
+        "namespaces": ("name", "metadata", "revision"),
+        "services": ("ns_name", "name", "metadata", "revision"),
+        "endpoints": ("ns_name", "serv_name", "name", "address", "port", "metadata", "revision"),
+    },
+}
+
+_TABLES = """
+CREATE TABLE schema_version (version INTEGER NOT NULL);
+CREATE TABLE registry_revision (value INTEGER NOT NULL);
+CREATE TABLE namespaces (
     name TEXT PRIMARY KEY,
-    metadata TEXT NOT NULL
+    metadata TEXT NOT NULL,
+    revision INTEGER NOT NULL DEFAULT 0
 );
-CREATE TABLE IF NOT EXISTS services (
+CREATE TABLE services (
     ns_name TEXT NOT NULL REFERENCES namespaces(name) ON DELETE CASCADE,
     name TEXT NOT NULL,
     metadata TEXT NOT NULL,
+    revision INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (ns_name, name)
 );
-CREATE TABLE IF NOT EXISTS endpoints (
+CREATE TABLE endpoints (
     ns_name TEXT NOT NULL,
     serv_name TEXT NOT NULL,
     name TEXT NOT NULL,
     address TEXT NOT NULL,
     port INTEGER NOT NULL,
     metadata TEXT NOT NULL,
+    revision INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (ns_name, serv_name, name),
     FOREIGN KEY (ns_name, serv_name) REFERENCES services(ns_name, name) ON DELETE CASCADE
 );
+INSERT INTO registry_revision VALUES (0);
 """
 
+#: version 1 → 2: a revision on every row (existing rows get revision 1) and the counter
+_UPGRADE_FROM_1 = """
+ALTER TABLE namespaces ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE services ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE endpoints ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE registry_revision (value INTEGER NOT NULL);
+INSERT INTO registry_revision VALUES (1);
+UPDATE namespaces SET revision = 1;
+UPDATE services SET revision = 1;
+UPDATE endpoints SET revision = 1;
+"""
+
+#: A write that did not stamp the counter's current value (any program but this module), or an
+#: update that left the revision as it was, gets a fresh revision.
+_STAMP = """
+CREATE TRIGGER {table}_revision_on_insert AFTER INSERT ON {table}
+WHEN NEW.revision IS NOT (SELECT value FROM registry_revision)
+BEGIN
+    UPDATE registry_revision SET value = value + 1;
+    UPDATE {table} SET revision = (SELECT value FROM registry_revision) WHERE rowid = NEW.rowid;
+END;
+CREATE TRIGGER {table}_revision_on_update AFTER UPDATE ON {table}
+WHEN NEW.revision IS OLD.revision OR NEW.revision IS NOT (SELECT value FROM registry_revision)
+BEGIN
+    UPDATE registry_revision SET value = value + 1;
+    UPDATE {table} SET revision = (SELECT value FROM registry_revision) WHERE rowid = NEW.rowid;
+END;
+"""
+_TRIGGERS = "".join(_STAMP.format(table=t) for t in ("namespaces", "services", "endpoints"))
+
+#: rows each thread remembers having read (the oldest are forgotten first)
+_SEEN_ROWS = 200_000
+
 _T = TypeVar("_T")
+_Obj = TypeVar("_Obj", Namespace, Service, Endpoint)
+#: a row's key: (ns,) for a namespace, (ns, serv) for a service, (ns, serv, endp) for an endpoint
+_Key = tuple[str, ...]
+#: a stored name as it came out of the database: its Python type's name and its value
+_RawName = tuple[str, Any]
 
 
 def check_name(obj: RegistryObject) -> None:
     """Names must not hold ``/``: the etcd and Service Directory layouts split on it."""
-    for field in ("name", "ns_name", "serv_name"):
-        value = getattr(obj, field, "")
+    for name in ("name", "ns_name", "serv_name"):
+        value = getattr(obj, name, "")
         if "/" in value:
             kind = type(obj).__name__.lower()
             raise errors.InvalidInputError(
-                field=f"{kind}.{field}", rule=f"{value!r} must not contain '/'"
+                field=f"{kind}.{name}", rule=f"{value!r} must not contain '/'"
             )
 
 
-class SqliteRegistry(BaseRegistry):
-    """A registry in one SQLite file. ``SqliteRegistry("/abs/registry.db", timeout=30.0)``."""
+@dataclass(frozen=True, slots=True)
+class _Kind:
+    """One table: its key columns (the object's own name last), value columns and model."""
 
-    def __init__(self, path: str | Path, *, timeout: float = 30.0) -> None:
+    table: str
+    label: str
+    keys: tuple[str, ...]
+    values: tuple[str, ...]
+    model: type[Namespace] | type[Service] | type[Endpoint]
+
+    def columns(self, revision: str) -> str:
+        return ", ".join((*self.keys, *self.values, revision))
+
+    def where(self, depth: int | None = None) -> str:
+        """The condition on the first ``depth`` key columns (all of them by default)."""
+        keys = self.keys if depth is None else self.keys[:depth]
+        return " AND ".join(f"{k} = ?" for k in keys) or "1"
+
+    def describe(self, key: _Key) -> str:
+        if len(key) == 1:
+            return f"{self.label} {key[0]!r}"
+        return f"{self.label} {'/'.join(key)}"
+
+
+_NS = _Kind("namespaces", "namespace", ("name",), ("metadata",), Namespace)
+_SERV = _Kind("services", "service", ("ns_name", "name"), ("metadata",), Service)
+_ENDP = _Kind(
+    "endpoints",
+    "endpoint",
+    ("ns_name", "serv_name", "name"),
+    ("address", "port", "metadata"),
+    Endpoint,
+)
+_CHILD = {"namespaces": _SERV, "services": _ENDP}
+_BY_DEPTH = {1: _NS, 2: _SERV, 3: _ENDP}
+
+
+def _key_of(obj: RegistryObject) -> _Key:
+    if isinstance(obj, Endpoint):
+        return (obj.ns_name, obj.serv_name, obj.name)
+    if isinstance(obj, Service):
+        return (obj.ns_name, obj.name)
+    return (obj.name,)
+
+
+class _Seen:
+    """What one thread read: each row's revision and decoded object, and for each namespace or
+    service whose children it listed, each child's stored name and revision."""
+
+    __slots__ = ("children", "rows")
+
+    def __init__(self) -> None:
+        self.rows: dict[_Key, tuple[Any, RegistryObject]] = {}
+        self.children: dict[_Key, dict[_RawName, Any]] = {}
+
+    def row(self, key: _Key, revision: Any, obj: RegistryObject) -> None:
+        self.rows.pop(key, None)
+        self.rows[key] = (revision, obj)
+        if len(self.rows) > _SEEN_ROWS:
+            del self.rows[next(iter(self.rows))]
+
+    def wrote(self, key: _Key, revision: Any, obj: RegistryObject | None) -> None:
+        """After our own committed write: the row is as we wrote it (or gone)."""
+        listed = self.children.get(key[:-1])
+        if obj is None:
+            self.rows.pop(key, None)
+            if listed is not None:
+                listed.pop(("str", key[-1]), None)
+            if len(key) < 3:
+                self.forget_under(key)
+            return
+        self.row(key, revision, obj)
+        if listed is not None:
+            listed[("str", key[-1])] = revision
+
+    def forget(self, key: _Key) -> None:
+        self.rows.pop(key, None)
+
+    def forget_under(self, key: _Key) -> None:
+        """Forget ``key`` and everything below it (after deleting it)."""
+        n = len(key)
+        for k in [k for k in self.rows if k[:n] == key]:
+            del self.rows[k]
+        for k in [k for k in self.children if k[:n] == key]:
+            del self.children[k]
+
+
+@dataclass(frozen=True, slots=True)
+class _Expected:
+    """What a guarded write expects to find: the revision read, else the object read (compared
+    by content), else only that the row exists."""
+
+    revision: Any = None
+    obj: RegistryObject | None = None
+
+
+@dataclass(slots=True)
+class _Txn:
+    """One write transaction: its cursor, the revision its rows get, and what the thread will
+    remember once it commits."""
+
+    cur: sqlite3.Cursor
+    revision: int
+    wrote: list[tuple[_Key, Any, RegistryObject | None]] = field(default_factory=list)
+
+
+class _Unreadable(Exception):
+    """A stored row that cannot be decoded; the message says why."""
+
+
+class _BadText(bytes):
+    """A TEXT value that is not valid UTF-8."""
+
+
+def _lenient_text(raw: bytes) -> str | _BadText:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return _BadText(raw)
+
+
+class SqliteRegistry(BaseRegistry):
+    """A registry in one SQLite file. ``SqliteRegistry("/abs/registry.db", timeout=30.0)``.
+
+    With ``read_only=True`` the file must exist and is never written (nor created, upgraded or
+    switched to WAL); writes raise ``BackendError``.
+    """
+
+    def __init__(self, path: str | Path, *, timeout: float = 30.0, read_only: bool = False) -> None:
         self.path = str(path)
         self.timeout = float(timeout)
+        self.read_only = bool(read_only)
         self._init_runtime()
 
     def _init_runtime(self) -> None:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._prepare_lock = threading.Lock()
         self._ready = False
+        #: the revision column, or "0" for a version 1 file read without upgrading it
+        self._revision_column = "revision"
+        #: a read-only registry on a file that holds no registry yet: every listing is empty
+        self._empty = False
 
     @classmethod
-    def from_url(cls, url: str) -> SqliteRegistry:
+    def from_url(cls, url: str, *, read_only: bool = False) -> SqliteRegistry:
         """``sqlite:///abs/path.db`` (or ``sqlite:///relative.db``), ``?timeout=SECONDS``."""
         parts, query = split_url(url, {"timeout"})
         if parts.netloc:
             raise errors.InvalidInputError(
                 field="registry",
-                rule=f"{url!r}: a sqlite URL has no host; write sqlite:///absolute/path.db",
+                rule="a sqlite URL has no host or credentials; write sqlite:///absolute/path.db",
             )
         path = ":memory:" if parts.path == "/:memory:" else parts.path
         if not path.strip("/"):
-            raise errors.InvalidInputError(field="registry", rule=f"{url!r} names no file")
-        return cls(path, timeout=url_option(query, "timeout", 30.0, float))
+            raise errors.InvalidInputError(
+                field="registry", rule="the sqlite URL names no file (sqlite:///absolute/path.db)"
+            )
+        timeout = url_option(query, "timeout", 30.0, float)
+        return cls(path, timeout=timeout, read_only=read_only)
 
     def __repr__(self) -> str:
         return f"SqliteRegistry({self.path!r})"
 
-    # connections ------------------------------------------------------------------------------
+    # the file ---------------------------------------------------------------------------------
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is not None:
             return conn
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        conn = self._connect()
         try:
-            conn = sqlite3.connect(
-                self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
-            )
-            conn.execute("PRAGMA foreign_keys = ON")
-            conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
-            if self.path != ":memory:":
-                conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-        except sqlite3.Error as exc:
-            raise _map_error(exc) from exc
+            with self._prepare_lock:
+                if not self._ready:
+                    self._prepare(conn)
+                    self._ready = True
+        except BaseException:
+            conn.close()
+            raise
         self._local.conn = conn
         with self._lock:
             self._connections.append(conn)
-            ready = self._ready
-        if not ready:
-            self._create_schema(conn)
         return conn
 
-    def _create_schema(self, conn: sqlite3.Connection) -> None:
-        with self._transaction(conn) as cur:
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    cur.execute(statement)
-            if cur.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == 0:
-                cur.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
-        with self._lock:
-            self._ready = True
+    def _connect(self) -> sqlite3.Connection:
+        memory = self.path == ":memory:"
+        if self.read_only and not memory and not os.path.isfile(self.path):
+            raise errors.RegistryUnavailableError(
+                f"no SQLite registry at {self.path}: the file does not exist "
+                "(opened read-only, so it is not created)"
+            )
+        if not memory and not self.read_only:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        target = self.path
+        if self.read_only and not memory:  # a URI, so that SQLite itself refuses to write
+            target = f"file://{quote(os.path.abspath(self.path))}?mode=ro"
+        try:
+            conn = sqlite3.connect(
+                target,
+                timeout=self.timeout,
+                isolation_level=None,
+                check_same_thread=False,
+                uri=target.startswith("file:"),
+            )
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+            conn.execute("PRAGMA synchronous = NORMAL")
+        except sqlite3.Error as exc:
+            raise self._mapped(exc) from exc
+        return conn
+
+    def _prepare(self, conn: sqlite3.Connection) -> None:
+        """Check the file holds a registry (or nothing), then create or upgrade it in one
+        transaction. Nothing is written to a file that is refused."""
+        try:
+            version = self._layout(conn)
+            if self.read_only:
+                self._empty = version is None
+                self._revision_column = "revision" if version != 1 else "0"
+                return
+            if version == SCHEMA_VERSION:
+                return
+            if self.path != ":memory:" and self._pragma(conn, "journal_mode") != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                version = self._layout(conn)  # another process may have been first
+                if version is None:
+                    self._run(conn, _TABLES + _TRIGGERS)
+                    conn.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+                elif version == 1:
+                    self._run(conn, _UPGRADE_FROM_1 + _TRIGGERS)
+                    conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
+                    log.info("SQLite registry %s upgraded to layout %d", self.path, SCHEMA_VERSION)
+                conn.execute("COMMIT")
+            except BaseException:
+                _rollback(conn)
+                raise
+        except sqlite3.Error as exc:
+            raise self._mapped(exc) from exc
+
+    @staticmethod
+    def _run(conn: sqlite3.Connection, script: str) -> None:
+        """Run each statement of ``script`` inside the open transaction (``executescript``
+        would commit it)."""
+        statement = ""
+        for line in script.splitlines(keepends=True):
+            statement += line
+            if sqlite3.complete_statement(statement):
+                conn.execute(statement)
+                statement = ""
+
+    @staticmethod
+    def _pragma(conn: sqlite3.Connection, name: str) -> Any:
+        return conn.execute(f"PRAGMA {name}").fetchone()[0]
+
+    def _layout(self, conn: sqlite3.Connection) -> int | None:
+        """The file's layout version, None for a file with no tables; raises BackendError for
+        a file that is not a registry this release can use."""
+        tables = {
+            name
+            for (name,) in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite!_%'"
+                " ESCAPE '!'"
+            )
+        }
+        if not tables:
+            return None
+        if "schema_version" not in tables:
+            raise self._refused(
+                f"it holds other tables ({_listed(tables)}), not a registry; point the URL at a "
+                "new file or an existing registry"
+            )
+        versions = [v for (v,) in conn.execute("SELECT version FROM schema_version")]
+        if len(versions) != 1 or type(versions[0]) is not int or versions[0] not in LAYOUTS:
+            known = ", ".join(str(v) for v in LAYOUTS)
+            found = versions[0] if len(versions) == 1 else f"{len(versions)} rows"
+            raise self._refused(
+                f"its schema_version is {found!r}, and this release knows layouts {known} "
+                "(a newer release of pulumi-servregistry may have written it: upgrade)"
+            )
+        layout = LAYOUTS[versions[0]]
+        if tables != set(layout):
+            extra, missing = tables - set(layout), set(layout) - tables
+            what = []
+            if extra:
+                what.append(f"tables a registry does not have ({_listed(extra)})")
+            if missing:
+                what.append(f"no table {_listed(missing)}")
+            raise self._refused(f"it holds {' and '.join(what)}")
+        for table, columns in layout.items():
+            found_columns = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+            if found_columns != set(columns):
+                raise self._refused(
+                    f"table {table} has columns {_listed(found_columns)}, "
+                    f"expected {', '.join(columns)}"
+                )
+        return versions[0]
+
+    def _refused(self, why: str) -> errors.BackendError:
+        return errors.BackendError(
+            f"{self.path} is not a servregistry SQLite registry this release can use: {why}. "
+            "Nothing was written to it."
+        )
 
     @contextmanager
-    def _transaction(self, conn: sqlite3.Connection | None = None) -> Iterator[sqlite3.Cursor]:
-        conn = conn or self._conn()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise _map_error(exc) from exc
+    def _transaction(self) -> Iterator[sqlite3.Cursor]:
+        conn = self._conn()
+        if self.read_only:
+            raise errors.BackendError(
+                f"the SQLite registry {self.path} was opened read-only; nothing was written"
+            )
+        conn.execute("BEGIN IMMEDIATE")
         cur = conn.cursor()
         try:
             yield cur
         except BaseException:
-            conn.execute("ROLLBACK")
+            _rollback(conn)
             raise
         try:
             conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            conn.execute("ROLLBACK")
-            raise _map_error(exc) from exc
+        except sqlite3.Error:
+            _rollback(conn)
+            raise
 
-    def _write(self, action: Callable[[sqlite3.Cursor], _T]) -> _T:
+    def _write(self, action: Callable[[_Txn], _T]) -> _T:
+        """Run ``action`` in one write transaction; once committed, remember what it wrote."""
         try:
             with self._transaction() as cur:
-                return action(cur)
+                cur.execute("UPDATE registry_revision SET value = value + 1")
+                (revision,) = cur.execute("SELECT value FROM registry_revision").fetchone()
+                txn = _Txn(cur, revision)
+                result = action(txn)
         except sqlite3.Error as exc:
-            raise _map_error(exc) from exc
+            raise self._mapped(exc) from exc
+        seen = self._seen()
+        for key, rev, obj in txn.wrote:
+            seen.wrote(key, rev, obj)
+        return result
 
-    def _read(self, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        try:
-            return self._conn().execute(sql, args).fetchall()
-        except sqlite3.Error as exc:
-            raise _map_error(exc) from exc
+    def _seen(self) -> _Seen:
+        seen: _Seen | None = getattr(self._local, "seen", None)
+        if seen is None:
+            seen = self._local.seen = _Seen()
+        return seen
 
     def close(self) -> None:
         """Close every connection this registry opened."""
@@ -173,173 +513,354 @@ class SqliteRegistry(BaseRegistry):
     def validate(self, obj: RegistryObject) -> None:
         check_name(obj)
 
-    # namespaces -------------------------------------------------------------------------------
+    # reads ------------------------------------------------------------------------------------
+
+    def _select(self, kind: _Kind, key: _Key) -> list[tuple[Any, ...]]:
+        """Rows of ``kind`` under ``key`` (a parent's key lists its children; a full key gets
+        one row), in name order; text that is not UTF-8 comes back as ``_BadText``."""
+        conn = self._conn()  # first: opening the file tells which layout it has
+        if self._empty:
+            return []
+        sql = (
+            f"SELECT {kind.columns(self._revision_column)} FROM {kind.table}"
+            f" WHERE {kind.where(len(key))} ORDER BY name"
+        )
+        try:
+            try:
+                return conn.execute(sql, key).fetchall()
+            except sqlite3.OperationalError as exc:
+                if "UTF-8" not in str(exc):
+                    raise
+            with _lenient(conn):  # a stored text is not UTF-8: read again, keeping it apart
+                return conn.execute(sql, key).fetchall()
+        except sqlite3.Error as exc:
+            raise self._mapped(exc) from exc
+
+    def _get(self, kind: _Kind, key: _Key) -> Any:
+        rows = self._select(kind, key)
+        seen = self._seen()
+        if not rows:
+            seen.forget(key)
+            raise errors.NotFoundError(f"{kind.describe(key)} not found")
+        row = rows[0]
+        try:
+            obj = _decode(kind, row)
+        except _Unreadable as exc:
+            seen.forget(key)
+            raise errors.BackendError(
+                f"the SQLite registry {self.path} holds a {kind.label} it cannot read "
+                f"(table {kind.table}, key {_key_text(row[: len(kind.keys)])}): {exc}. "
+                "Nothing was changed; repair or remove that row."
+            ) from exc
+        seen.row(key, row[-1], obj)
+        return obj
+
+    def _list(self, kind: _Kind, parent: _Key) -> list[Any]:
+        rows = self._select(kind, parent)
+        seen = self._seen()
+        found: list[Any] = []
+        children: dict[_RawName, Any] = {}
+        for row in rows:
+            raw_name = row[len(kind.keys) - 1]
+            children[_raw(raw_name)] = row[-1]
+            try:
+                obj = _decode(kind, row)
+            except _Unreadable as exc:
+                obj = _placeholder(kind, row, str(exc))
+                log.warning(
+                    "SQLite registry %s: %s row %s cannot be read (%s); it is listed as "
+                    "foreign and left alone",
+                    self.path,
+                    kind.table,
+                    _key_text(row[: len(kind.keys)]),
+                    exc,
+                )
+            else:
+                seen.row(_key_of(obj), row[-1], obj)
+            found.append(obj)
+        seen.children.pop(parent, None)
+        seen.children[parent] = children
+        return found
 
     def get_ns(self, name: str) -> Namespace:
         _need(name, errors.NamespaceNameNotProvidedError)
-        rows = self._read("SELECT name, metadata FROM namespaces WHERE name = ?", (name,))
-        if not rows:
-            raise errors.NotFoundError(f"namespace {name!r} not found")
-        return _ns(rows[0])
+        ns: Namespace = self._get(_NS, (name,))
+        return ns
 
     def list_ns(self) -> list[Namespace]:
-        return [
-            _ns(r) for r in self._read("SELECT name, metadata FROM namespaces ORDER BY name", ())
-        ]
-
-    def create_ns(self, ns: Namespace) -> Namespace:
-        def insert(cur: sqlite3.Cursor) -> Namespace:
-            if _exists(cur, "namespaces", "name = ?", (ns.name,)):
-                raise errors.AlreadyExistsError(f"namespace {ns.name!r} already exists")
-            cur.execute("INSERT INTO namespaces VALUES (?, ?)", (ns.name, _dump(ns.metadata)))
-            return ns
-
-        return self._write(insert)
-
-    def update_ns(self, ns: Namespace) -> Namespace:
-        def update(cur: sqlite3.Cursor) -> Namespace:
-            cur.execute(
-                "UPDATE namespaces SET metadata = ? WHERE name = ?", (_dump(ns.metadata), ns.name)
-            )
-            if cur.rowcount == 0:
-                raise errors.NotFoundError(f"namespace {ns.name!r} not found")
-            return ns
-
-        return self._write(update)
-
-    def delete_ns(self, name: str) -> None:
-        _need(name, errors.NamespaceNameNotProvidedError)
-        self._delete("namespaces", "name = ?", (name,), f"namespace {name!r}")
-
-    # services ---------------------------------------------------------------------------------
+        return self._list(_NS, ())
 
     def get_serv(self, ns_name: str, serv_name: str) -> Service:
         _need(ns_name, errors.NamespaceNameNotProvidedError)
         _need(serv_name, errors.ServiceNameNotProvidedError)
-        rows = self._read(
-            "SELECT name, ns_name, metadata FROM services WHERE ns_name = ? AND name = ?",
-            (ns_name, serv_name),
-        )
-        if not rows:
-            raise errors.NotFoundError(f"service {ns_name}/{serv_name} not found")
-        return _serv(rows[0])
+        serv: Service = self._get(_SERV, (ns_name, serv_name))
+        return serv
 
     def list_serv(self, ns_name: str) -> list[Service]:
         _need(ns_name, errors.NamespaceNameNotProvidedError)
-        rows = self._read(
-            "SELECT name, ns_name, metadata FROM services WHERE ns_name = ? ORDER BY name",
-            (ns_name,),
-        )
-        return [_serv(r) for r in rows]
-
-    def create_serv(self, serv: Service) -> Service:
-        def insert(cur: sqlite3.Cursor) -> Service:
-            _parents(cur, serv.ns_name)
-            if _exists(cur, "services", "ns_name = ? AND name = ?", (serv.ns_name, serv.name)):
-                raise errors.AlreadyExistsError(
-                    f"service {serv.ns_name}/{serv.name} already exists"
-                )
-            cur.execute(
-                "INSERT INTO services VALUES (?, ?, ?)",
-                (serv.ns_name, serv.name, _dump(serv.metadata)),
-            )
-            return serv
-
-        return self._write(insert)
-
-    def update_serv(self, serv: Service) -> Service:
-        def update(cur: sqlite3.Cursor) -> Service:
-            cur.execute(
-                "UPDATE services SET metadata = ? WHERE ns_name = ? AND name = ?",
-                (_dump(serv.metadata), serv.ns_name, serv.name),
-            )
-            if cur.rowcount == 0:
-                raise errors.NotFoundError(f"service {serv.ns_name}/{serv.name} not found")
-            return serv
-
-        return self._write(update)
-
-    def delete_serv(self, ns_name: str, serv_name: str) -> None:
-        _need(ns_name, errors.NamespaceNameNotProvidedError)
-        _need(serv_name, errors.ServiceNameNotProvidedError)
-        self._delete(
-            "services",
-            "ns_name = ? AND name = ?",
-            (ns_name, serv_name),
-            f"service {ns_name}/{serv_name}",
-        )
-
-    # endpoints --------------------------------------------------------------------------------
-
-    _ENDP_COLUMNS = "name, ns_name, serv_name, address, port, metadata"
+        return self._list(_SERV, (ns_name,))
 
     def get_endp(self, ns_name: str, serv_name: str, endp_name: str) -> Endpoint:
         _need(ns_name, errors.NamespaceNameNotProvidedError)
         _need(serv_name, errors.ServiceNameNotProvidedError)
         _need(endp_name, errors.EndpointNameNotProvidedError)
-        rows = self._read(
-            f"SELECT {self._ENDP_COLUMNS} FROM endpoints"
-            " WHERE ns_name = ? AND serv_name = ? AND name = ?",
-            (ns_name, serv_name, endp_name),
-        )
-        if not rows:
-            raise errors.NotFoundError(f"endpoint {ns_name}/{serv_name}/{endp_name} not found")
-        return _endp(rows[0])
+        endp: Endpoint = self._get(_ENDP, (ns_name, serv_name, endp_name))
+        return endp
 
     def list_endp(self, ns_name: str, serv_name: str) -> list[Endpoint]:
         _need(ns_name, errors.NamespaceNameNotProvidedError)
         _need(serv_name, errors.ServiceNameNotProvidedError)
-        rows = self._read(
-            f"SELECT {self._ENDP_COLUMNS} FROM endpoints"
-            " WHERE ns_name = ? AND serv_name = ? ORDER BY name",
-            (ns_name, serv_name),
+        return self._list(_ENDP, (ns_name, serv_name))
+
+    # guarded writes ---------------------------------------------------------------------------
+
+    def _expected(self, key: _Key, read: RegistryObject | None = None) -> _Expected:
+        """What this thread read of ``key``; ``read`` is the object a caller says it read (its
+        revision is used when it is the very object this thread decoded)."""
+        remembered = self._seen().rows.get(key)
+        if read is None:
+            return _Expected(remembered[0]) if remembered else _Expected()
+        if remembered is not None and remembered[1] is read:
+            return _Expected(remembered[0], read)
+        return _Expected(obj=read)
+
+    def _guard(self, txn: _Txn, kind: _Kind, key: _Key, expected: _Expected) -> None:
+        """Inside the write transaction: the row exists, can be read, and is as read."""
+        label = kind.describe(key)
+        with _lenient(txn.cur.connection):
+            row = txn.cur.execute(
+                f"SELECT {kind.columns('revision')} FROM {kind.table} WHERE {kind.where()}", key
+            ).fetchone()
+        if row is None:
+            raise errors.NotFoundError(f"{label} not found")
+        revision = row[-1]
+        if expected.revision is not None:
+            if revision != expected.revision:
+                raise errors.ConflictError(
+                    f"{label} changed in the SQLite registry since it was read (revision "
+                    f"{expected.revision} → {revision}); nothing was written, read it again "
+                    "and retry"
+                )
+            return  # as read, and only rows that could be decoded are remembered
+        try:
+            stored = _decode(kind, row)
+        except _Unreadable as exc:
+            raise errors.BackendError(
+                f"{label} cannot be read ({exc}); it is never changed or deleted: repair or "
+                "remove that row"
+            ) from exc
+        if expected.obj is not None and stored != expected.obj:
+            raise errors.ConflictError(
+                f"{label} changed in the SQLite registry since it was read (it is now "
+                f"{_summary(stored)}); nothing was written, read it again and retry"
+            )
+
+    def _guard_children(self, txn: _Txn, kind: _Kind, key: _Key) -> None:
+        """Before deleting ``key`` (and so its children): every child present must be one
+        this thread listed, unchanged since, and readable."""
+        child = _CHILD.get(kind.table)
+        if child is None:
+            return
+        listed = self._seen().children.get(key)
+        with _lenient(txn.cur.connection):
+            rows = txn.cur.execute(
+                f"SELECT {child.columns('revision')} FROM {child.table}"
+                f" WHERE {child.where(len(key))}",
+                key,
+            ).fetchall()
+        for row in rows:
+            name = row[len(child.keys) - 1]
+            if listed is not None and listed.get(_raw(name), _MISSING) != row[-1]:
+                raise errors.ConflictError(
+                    f"{kind.describe(key)} changed since its {child.label}s were read: "
+                    f"{child.label} {_key_text((name,))} is new or was changed by another "
+                    "writer; nothing was deleted, read it again and retry"
+                )
+            try:
+                _decode(child, row)
+            except _Unreadable as exc:
+                raise errors.BackendError(
+                    f"{kind.describe(key)} holds a {child.label} that cannot be read (table "
+                    f"{child.table}, key {_key_text(row[: len(child.keys)])}: {exc}); "
+                    "nothing was deleted"
+                ) from exc
+            if isinstance(name, str):
+                self._guard_children(txn, child, (*key, name))
+
+    def _parents(self, txn: _Txn, key: _Key) -> None:
+        for depth in range(1, len(key)):
+            parent = _BY_DEPTH[depth]
+            if not txn.cur.execute(
+                f"SELECT 1 FROM {parent.table} WHERE {parent.where()}", key[:depth]
+            ).fetchone():
+                raise errors.ParentNotFoundError(
+                    f"{parent.label} with name {key[depth - 1]} does not exist"
+                )
+
+    def _insert(self, txn: _Txn, obj: RegistryObject) -> Any:
+        kind, key = _BY_DEPTH[len(_key_of(obj))], _key_of(obj)
+        self._parents(txn, key)
+        if txn.cur.execute(f"SELECT 1 FROM {kind.table} WHERE {kind.where()}", key).fetchone():
+            raise errors.AlreadyExistsError(f"{kind.describe(key)} already exists")
+        row = (*key, *_values(obj), txn.revision)
+        txn.cur.execute(
+            f"INSERT INTO {kind.table} ({kind.columns('revision')})"
+            f" VALUES ({', '.join('?' * len(row))})",
+            row,
         )
-        return [_endp(r) for r in rows]
+        txn.wrote.append((key, txn.revision, obj))
+        return obj
+
+    def _update(self, txn: _Txn, obj: RegistryObject, expected: _Expected) -> Any:
+        kind, key = _BY_DEPTH[len(_key_of(obj))], _key_of(obj)
+        self._guard(txn, kind, key, expected)
+        assignments = ", ".join(f"{c} = ?" for c in (*kind.values, "revision"))
+        txn.cur.execute(
+            f"UPDATE {kind.table} SET {assignments} WHERE {kind.where()}",
+            (*_values(obj), txn.revision, *key),
+        )
+        txn.wrote.append((key, txn.revision, obj))
+        return obj
+
+    def _delete(self, txn: _Txn, key: _Key, expected: _Expected) -> None:
+        kind = _BY_DEPTH[len(key)]
+        self._guard(txn, kind, key, expected)
+        self._guard_children(txn, kind, key)
+        txn.cur.execute(f"DELETE FROM {kind.table} WHERE {kind.where()}", key)
+        txn.wrote.append((key, None, None))
+
+    def _create_one(self, obj: _Obj) -> _Obj:
+        created: _Obj = self._write(lambda txn: self._insert(txn, obj))
+        return created
+
+    def _update_one(self, obj: _Obj) -> _Obj:
+        expected = self._expected(_key_of(obj))
+        updated: _Obj = self._write(lambda txn: self._update(txn, obj, expected))
+        return updated
+
+    def _delete_one(self, key: _Key) -> None:
+        expected = self._expected(key)
+        self._write(lambda txn: self._delete(txn, key, expected))
+
+    def create_ns(self, ns: Namespace) -> Namespace:
+        return self._create_one(ns)
+
+    def update_ns(self, ns: Namespace) -> Namespace:
+        return self._update_one(ns)
+
+    def delete_ns(self, name: str) -> None:
+        _need(name, errors.NamespaceNameNotProvidedError)
+        self._delete_one((name,))
+
+    def create_serv(self, serv: Service) -> Service:
+        return self._create_one(serv)
+
+    def update_serv(self, serv: Service) -> Service:
+        return self._update_one(serv)
+
+    def delete_serv(self, ns_name: str, serv_name: str) -> None:
+        _need(ns_name, errors.NamespaceNameNotProvidedError)
+        _need(serv_name, errors.ServiceNameNotProvidedError)
+        self._delete_one((ns_name, serv_name))
 
     def create_endp(self, endp: Endpoint) -> Endpoint:
-        return self._write(lambda cur: _create_endp(cur, endp))
+        return self._create_one(endp)
 
     def update_endp(self, endp: Endpoint) -> Endpoint:
-        return self._write(lambda cur: _update_endp(cur, endp))
+        return self._update_one(endp)
 
     def delete_endp(self, ns_name: str, serv_name: str, endp_name: str) -> None:
         _need(ns_name, errors.NamespaceNameNotProvidedError)
         _need(serv_name, errors.ServiceNameNotProvidedError)
         _need(endp_name, errors.EndpointNameNotProvidedError)
-        self._write(lambda cur: _delete_endp(cur, ns_name, serv_name, endp_name))
+        self._delete_one((ns_name, serv_name, endp_name))
 
     def apply_endpoint_changes(
         self, changes: EndpointChanges
     ) -> dict[str, errors.ServiceRegistryError]:
-        """Apply a whole endpoint set in one transaction; a failing item is rolled back alone."""
-        ns, serv = changes.ns_name, changes.serv_name
-        items: list[tuple[str, Callable[[sqlite3.Cursor], object]]] = [
-            *((n, lambda c, n=n: _delete_endp(c, ns, serv, n)) for n in changes.delete),
-            *((e.name, lambda c, e=e: _update_endp(c, e)) for e in changes.update),
-            *((e.name, lambda c, e=e: _create_endp(c, e)) for e in changes.create),
-        ]
+        """Apply a whole endpoint set in one transaction; a failing item is rolled back alone.
 
-        def apply(cur: sqlite3.Cursor) -> dict[str, errors.ServiceRegistryError]:
+        Each update and delete is guarded on the endpoint as the Broker read it
+        (``changes.current``): one changed since is a ``ConflictError`` for that endpoint.
+        """
+        ns, serv = changes.ns_name, changes.serv_name
+        current: Mapping[str, Endpoint] = changes.current or {}
+
+        def expected(name: str) -> _Expected:
+            return self._expected((ns, serv, name), current.get(name))
+
+        items: list[tuple[str, Callable[[_Txn], object]]] = []
+        for name in changes.delete:
+            items.append(
+                (name, partial(self._delete, key=(ns, serv, name), expected=expected(name)))
+            )
+        for endp in changes.update:
+            items.append((endp.name, partial(self._update, obj=endp, expected=expected(endp.name))))
+        for endp in changes.create:
+            items.append((endp.name, partial(self._insert, obj=endp)))
+
+        def apply(txn: _Txn) -> dict[str, errors.ServiceRegistryError]:
             failures: dict[str, errors.ServiceRegistryError] = {}
             for name, action in items:
-                cur.execute("SAVEPOINT item")
+                txn.cur.execute("SAVEPOINT item")
+                written = len(txn.wrote)
                 try:
-                    action(cur)
-                except errors.ServiceRegistryError as exc:
-                    cur.execute("ROLLBACK TO item")
-                    failures[name] = exc
-                cur.execute("RELEASE item")
+                    action(txn)
+                except (errors.ServiceRegistryError, sqlite3.Error) as exc:
+                    txn.cur.execute("ROLLBACK TO item")
+                    del txn.wrote[written:]
+                    mapped = self._mapped(exc) if isinstance(exc, sqlite3.Error) else exc
+                    if isinstance(mapped, errors.RegistryTimeoutError):
+                        raise mapped from exc
+                    failures[name] = mapped
+                txn.cur.execute("RELEASE item")
             return failures
 
         return self._write(apply)
 
-    def _delete(self, table: str, where: str, args: tuple[str, ...], label: str) -> None:
-        def delete(cur: sqlite3.Cursor) -> None:
-            cur.execute(f"DELETE FROM {table} WHERE {where}", args)
-            if cur.rowcount == 0:
-                raise errors.NotFoundError(f"{label} not found")
+    # errors -----------------------------------------------------------------------------------
 
-        self._write(delete)
+    def _mapped(self, exc: sqlite3.Error) -> errors.ServiceRegistryError:
+        """A sqlite3 error as a servregistry error naming this registry's file."""
+        text = str(exc)
+        where = f"the SQLite registry {self.path}"
+        if isinstance(exc, sqlite3.IntegrityError):
+            if "UNIQUE" in text or "PRIMARY KEY" in text:
+                return errors.AlreadyExistsError(f"{where}: {text}")
+            if "FOREIGN KEY" in text:
+                return errors.ParentNotFoundError(f"{where}: {text}")
+        if isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
+            return errors.RegistryTimeoutError(
+                f"{where} stayed locked by another writer for {self.timeout:g} s: {text}"
+            )
+        if isinstance(exc, sqlite3.OperationalError) and "unable to open" in text:
+            return errors.RegistryUnavailableError(f"cannot open {where}: {text}")
+        if isinstance(exc, sqlite3.DatabaseError) and "not a database" in text:
+            return errors.BackendError(
+                f"{self.path} is not a SQLite database ({text}); point the URL at a new file "
+                "or an existing registry. Nothing was written to it."
+            )
+        return errors.BackendError(f"{where}: {text}")
+
+
+_MISSING = object()
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Roll back, unless SQLite already did (after some errors it does so by itself)."""
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
+
+
+@contextmanager
+def _lenient(conn: sqlite3.Connection) -> Iterator[None]:
+    """Read text that is not UTF-8 as ``_BadText`` instead of failing (this thread's own
+    connection only)."""
+    conn.text_factory = _lenient_text
+    try:
+        yield
+    finally:
+        conn.text_factory = str
 
 
 def _need(value: str, error: type[errors.InvalidInputError]) -> None:
@@ -347,86 +868,107 @@ def _need(value: str, error: type[errors.InvalidInputError]) -> None:
         raise error()
 
 
-def _exists(cur: sqlite3.Cursor, table: str, where: str, args: tuple[str, ...]) -> bool:
-    return cur.execute(f"SELECT 1 FROM {table} WHERE {where}", args).fetchone() is not None
+def _raw(name: Any) -> _RawName:
+    return (type(name).__name__, name)
 
 
-def _parents(cur: sqlite3.Cursor, ns_name: str, serv_name: str | None = None) -> None:
-    if not _exists(cur, "namespaces", "name = ?", (ns_name,)):
-        raise errors.ParentNotFoundError(f"namespace with name {ns_name} does not exist")
-    if serv_name is not None and not _exists(
-        cur, "services", "ns_name = ? AND name = ?", (ns_name, serv_name)
-    ):
-        raise errors.ParentNotFoundError(f"service with name {serv_name} does not exist")
+def _values(obj: RegistryObject) -> tuple[Any, ...]:
+    metadata = json.dumps(obj.metadata, sort_keys=True, ensure_ascii=False)
+    if isinstance(obj, Endpoint):
+        return (obj.address, obj.port, metadata)
+    return (metadata,)
 
 
-def _endp_key(endp: Endpoint) -> tuple[str, str, str]:
-    return (endp.ns_name, endp.serv_name, endp.name)
+def _text(column: str, value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, _BadText):
+        raise _Unreadable(f"{column} is not valid UTF-8 text")
+    if isinstance(value, bytes):
+        raise _Unreadable(f"{column} is a blob, not text")
+    raise _Unreadable(f"{column} is {_type_name(value)} ({_short(value)}), not text")
 
 
-def _create_endp(cur: sqlite3.Cursor, endp: Endpoint) -> Endpoint:
-    _parents(cur, endp.ns_name, endp.serv_name)
-    if _exists(cur, "endpoints", "ns_name = ? AND serv_name = ? AND name = ?", _endp_key(endp)):
-        raise errors.AlreadyExistsError(
-            f"endpoint {endp.ns_name}/{endp.serv_name}/{endp.name} already exists"
-        )
-    cur.execute(
-        "INSERT INTO endpoints VALUES (?, ?, ?, ?, ?, ?)",
-        (*_endp_key(endp), endp.address, endp.port, _dump(endp.metadata)),
-    )
-    return endp
+def _type_name(value: Any) -> str:
+    """How SQLite calls a stored value's type."""
+    names = {int: "an integer", float: "a real number", str: "text", type(None): "NULL"}
+    return names.get(type(value), "a blob" if isinstance(value, bytes) else type(value).__name__)
 
 
-def _update_endp(cur: sqlite3.Cursor, endp: Endpoint) -> Endpoint:
-    cur.execute(
-        "UPDATE endpoints SET address = ?, port = ?, metadata = ?"
-        " WHERE ns_name = ? AND serv_name = ? AND name = ?",
-        (endp.address, endp.port, _dump(endp.metadata), *_endp_key(endp)),
-    )
-    if cur.rowcount == 0:
-        raise errors.NotFoundError(
-            f"endpoint {endp.ns_name}/{endp.serv_name}/{endp.name} not found"
-        )
-    return endp
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
 
 
-def _delete_endp(cur: sqlite3.Cursor, ns_name: str, serv_name: str, name: str) -> None:
-    cur.execute(
-        "DELETE FROM endpoints WHERE ns_name = ? AND serv_name = ? AND name = ?",
-        (ns_name, serv_name, name),
-    )
-    if cur.rowcount == 0:
-        raise errors.NotFoundError(f"endpoint {ns_name}/{serv_name}/{name} not found")
+def _json_type(value: Any) -> str:
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
+    if value is None:
+        return "null"
+    return names.get(type(value), "a number")
 
 
-def _dump(metadata: dict[str, str]) -> str:
-    return json.dumps(metadata, sort_keys=True, ensure_ascii=False)
-
-
-def _load(text: str) -> dict[str, str]:
-    loaded: dict[str, str] = json.loads(text)
+def _metadata(value: Any) -> dict[str, str]:
+    text = _text("metadata", value)
+    try:
+        loaded = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise _Unreadable(f"metadata is not valid JSON ({exc})") from None
+    if not isinstance(loaded, dict):
+        raise _Unreadable(f"metadata is {_json_type(loaded)} in JSON, not an object")
+    for key, item in loaded.items():
+        if not isinstance(item, str):
+            raise _Unreadable(f"metadata value of {key!r} is {_json_type(item)}, not a string")
     return loaded
 
 
-def _ns(row: tuple[Any, ...]) -> Namespace:
-    return Namespace(row[0], _load(row[1]))
+def _decode(kind: _Kind, row: tuple[Any, ...]) -> Any:
+    """The object a row holds, as stored (``Model.stored``); ``_Unreadable`` says why not."""
+    data: dict[str, Any] = {}
+    for column, value in zip((*kind.keys, *kind.values), row, strict=False):
+        if column == "metadata":
+            data[column] = _metadata(value)
+        elif column == "port":
+            if type(value) is not int:
+                raise _Unreadable(f"port is {_type_name(value)} ({_short(value)}), not an integer")
+            data[column] = value
+        else:
+            data[column] = _text(column, value)
+    try:
+        return kind.model.stored(data)
+    except (ValueError, TypeError) as exc:
+        rule = getattr(exc, "rule", None) or str(exc)
+        field = getattr(exc, "field", "")
+        raise _Unreadable(f"{field}: {rule}" if field else rule) from None
 
 
-def _serv(row: tuple[Any, ...]) -> Service:
-    return Service(row[0], row[1], _load(row[2]))
+def _placeholder(kind: _Kind, row: tuple[Any, ...], reason: str) -> Any:
+    """The foreign stand-in for a row that cannot be decoded (names only)."""
+    names = {
+        column: value if isinstance(value, str) and value else _literal(value)
+        for column, value in zip(kind.keys, row, strict=False)
+    }
+    return kind.model.stored(names, unreadable=f"table {kind.table}: {reason}")
 
 
-def _endp(row: tuple[Any, ...]) -> Endpoint:
-    return Endpoint(row[0], row[1], row[2], row[3], int(row[4]), _load(row[5]))
+def _literal(value: Any) -> str:
+    """A stored name that is not usable text, written as an SQL literal (``x'61ff'``)."""
+    if isinstance(value, bytes):
+        shown = value[:32].hex() + ("..." if len(value) > 32 else "")
+        return f"x'{shown}'"
+    if isinstance(value, str):
+        return "''"
+    return repr(value)
 
 
-def _map_error(exc: sqlite3.Error) -> errors.ServiceRegistryError:
-    text = str(exc)
-    if isinstance(exc, sqlite3.IntegrityError):
-        if "UNIQUE" in text or "PRIMARY KEY" in text:
-            return errors.AlreadyExistsError(text)
-        if "FOREIGN KEY" in text:
-            return errors.ParentNotFoundError(text)
-    if isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
-        return errors.RegistryTimeoutError(f"the SQLite registry stayed locked: {text}")
-    return errors.BackendError(f"SQLite: {text}")
+def _key_text(key: tuple[Any, ...]) -> str:
+    return "/".join(v if isinstance(v, str) and v else _literal(v) for v in key)
+
+
+def _listed(names: set[str]) -> str:
+    return ", ".join(sorted(names))
+
+
+def _summary(obj: RegistryObject) -> str:
+    if isinstance(obj, Endpoint):
+        return f"{obj.address}:{obj.port} {obj.metadata}"
+    return str(obj.metadata)
