@@ -224,6 +224,8 @@ def decode(
 
 
 def _parse(raw: bytes) -> Any:
+    if not raw.strip():
+        raise _Unreadable("stored value is empty")
     try:
         text = raw.decode()
         doc = _fast_decode(text)
