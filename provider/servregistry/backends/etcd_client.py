@@ -55,9 +55,12 @@ MEMBER_PENALTY = 10.0
 _CHANNEL_OPTIONS = [
     ("grpc.max_receive_message_length", MAX_RECEIVE_BYTES),
     ("grpc.max_send_message_length", MAX_RECEIVE_BYTES),
+    # gRPC waits up to two minutes between reconnection attempts; a member that is back must
+    # be used at once (a channel that failed to connect is also replaced, see _Member)
     ("grpc.initial_reconnect_backoff_ms", 100),
-    ("grpc.min_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 1000),
+    # also the shortest time a connection attempt may take (a TLS handshake far away)
+    ("grpc.min_reconnect_backoff_ms", 3000),
 ]
 _ROUND_PAUSE = (0.05, 0.5)  # first and longest pause between rounds over the members
 
