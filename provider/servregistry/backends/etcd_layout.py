@@ -108,6 +108,26 @@ def _plain(text: str) -> bool:
     return not any(regexp.match(text) for _tag, regexp in candidates)
 
 
+@functools.lru_cache(maxsize=65536)
+def _scalar(text: str) -> str | None:
+    """``text`` as YAML writes it when that is simple: plain, or single-quoted when plain it
+    would read back as another type (``'100'``, ``'yes'``); None otherwise."""
+    if _plain(text):
+        return text
+    if _PLAIN.fullmatch(text) is not None and not text.endswith(":"):
+        return f"'{text}'"
+    return None
+
+
+def _unscalar(text: str) -> str | None:
+    """The string a scalar written by :func:`_scalar` reads back as; None for any other."""
+    if _PLAIN.fullmatch(text) is not None:
+        return text
+    if len(text) > 2 and text[0] == text[-1] == "'" and _PLAIN.fullmatch(text[1:-1]):
+        return text[1:-1]
+    return None
+
+
 def _fast_encode(doc: dict[str, Any]) -> bytes | None:
     lines: list[str] = []
     for key, value in doc.items():
@@ -117,28 +137,32 @@ def _fast_encode(doc: dict[str, Any]) -> bytes | None:
                 continue
             lines.append(f"{key}:")
             for k, v in value.items():
-                if not (_plain(k) and _plain(v)):
+                k_text, v_text = _scalar(k), _scalar(v)
+                if k_text is None or v_text is None:
                     return None
-                lines.append(f"    {k}: {v}")
-        elif isinstance(value, int) or _plain(value):
+                lines.append(f"    {k_text}: {v_text}")
+        elif isinstance(value, int):
             lines.append(f"{key}: {value}")
+        elif (text := _scalar(value)) is not None:
+            lines.append(f"{key}: {text}")
         else:
             return None
     return ("\n".join(lines) + "\n").encode()
 
 
 def _fast_decode(text: str) -> dict[str, Any] | None:
-    """Parse what :func:`_fast_encode` writes (``key: plain`` lines, one nested map indented
+    """Parse what :func:`_fast_encode` writes (``key: scalar`` lines, one nested map indented
     by four spaces); None for anything else, which the YAML library then parses."""
     doc: dict[str, Any] = {}
     nested: dict[str, str] | None = None
     opened: list[str] = []
     for line in text.splitlines():
         if line.startswith("    ") and nested is not None:
-            key, sep, value = line[4:].partition(": ")
-            if not sep or not _PLAIN.fullmatch(key) or not _PLAIN.fullmatch(value):
+            raw_key, sep, raw_value = line[4:].partition(": ")
+            nested_key, nested_value = _unscalar(raw_key), _unscalar(raw_value)
+            if not sep or nested_key is None or nested_value is None:
                 return None
-            nested[key] = value
+            nested[nested_key] = nested_value
             continue
         nested = None
         key, sep, value = line.partition(":")
@@ -149,8 +173,8 @@ def _fast_decode(text: str) -> dict[str, Any] | None:
             opened.append(key)
         elif value == " {}":
             doc[key] = {}
-        elif value.startswith(" ") and _PLAIN.fullmatch(value[1:]):
-            doc[key] = value[1:]
+        elif value.startswith(" ") and (scalar := _unscalar(value[1:])) is not None:
+            doc[key] = scalar
         else:
             return None
     for key in opened:
