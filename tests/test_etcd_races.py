@@ -250,5 +250,5 @@ def test_the_history_check_catches_a_foreign_write(etcd_server: EtcdServer) -> N
     with pytest.raises(AssertionError):
         race.check()
     race.third = race.third_now()
-    with pytest.raises(AssertionError, match="foreign_writes == 0|assert 1 == 0"):
+    with pytest.raises(AssertionError):  # the history still shows the write
         race.check()

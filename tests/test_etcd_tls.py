@@ -58,9 +58,9 @@ def test_etcds_with_ca_cert_works(tls_server: str, tls_files: Path) -> None:
 def test_etcds_without_ca_cert_verifies_with_the_system_bundle(tls_server: str) -> None:
     """No TypeError from inside the client: the system's CA bundle is used, and it does not
     know the test CA, so the handshake fails as 'cannot reach etcd'."""
-    with open_registry(f"etcds://{tls_server}/?timeout=3") as reg:
-        with pytest.raises(errors.RegistryUnavailableError, match="cannot reach etcd"):
-            reg.list_ns()
+    reg = open_registry(f"etcds://{tls_server}/?timeout=3")
+    with reg, pytest.raises(errors.RegistryUnavailableError, match="cannot reach etcd"):
+        reg.list_ns()
 
 
 @pytest.mark.parametrize("option", ["ca_cert", "cert_key", "cert_cert"])
@@ -85,6 +85,6 @@ def test_a_client_key_needs_its_certificate(tmp_path: Path) -> None:
 
 
 def test_tls_against_a_plaintext_etcd_fails_cleanly(etcd_server: EtcdServer) -> None:
-    with open_registry(f"etcds://{etcd_server.client_url}/?timeout=2") as reg:
-        with pytest.raises((errors.RegistryUnavailableError, errors.RegistryTimeoutError)):
-            reg.list_ns()
+    reg = open_registry(f"etcds://{etcd_server.client_url}/?timeout=2")
+    with reg, pytest.raises((errors.RegistryUnavailableError, errors.RegistryTimeoutError)):
+        reg.list_ns()
