@@ -235,6 +235,12 @@ class EtcdClient:
                 stub = member.auth if method == "Authenticate" else member.kv
                 try:
                     response = getattr(stub, method)(request, timeout=share, metadata=metadata)
+                except ValueError as exc:  # gRPC refuses to send on a closed channel
+                    if member.channel is channel:
+                        raise errors.RegistryUnavailableError(
+                            f"the etcd client for {member.netloc} was closed during the call"
+                        ) from exc
+                    continue  # another call replaced this channel as we took it: not sent
                 except grpc.RpcError as exc:
                     fault = _classify(exc)
                     if fault is _Fault.AUTH and auth and not renewed:
