@@ -132,7 +132,12 @@ def test_hostname_and_empty_addresses_are_read_faithfully(
     assert reg.get_endp("prod", "web", "old").address == "10.0.0.7"
     assert list(broker.manage_serv_endps("prod", "web", [])) == ["lb"]  # ours deleted
     assert [e.name for e in reg.list_endp("prod", "web")] == ["lb"]
+    with pytest.raises(errors.ServiceHasForeignEndpointsError, match="lb"):
+        broker.remove_serv("prod", "web", force_not_empty=True)
+    with pytest.raises(errors.OwnershipError, match="lb"):
+        broker.remove_ns("prod", force_not_empty=True)
     assert snapshot(hosts(etcd_server), endp_key(reg, "lb")) == before
+    assert reg.get_endp("prod", "web", "lb") == theirs
 
 
 def test_keys_outside_the_layout_count_and_are_kept(
