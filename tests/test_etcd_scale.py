@@ -63,11 +63,29 @@ def test_a_100k_endpoint_service_is_read_back(
     listed = reg.list_endp("big", "web")
     read = time.monotonic() - started
     assert len(listed) == N and listed[0] == endpoint(0) and listed[-1] == endpoint(N - 1)
-    assert len(pages) >= N // etcd_client.PAGE_KEYS
+    read_pages = len(pages)
+    assert read_pages >= N // etcd_client.PAGE_KEYS
 
+    # listing the namespace's services reads keys, and values only of the services
+    client = reg.client
+    real = client.range
+    received: list[int] = []
+
+    def measured(request: Any) -> Any:
+        response = real(request)
+        received.append(response.ByteSize())
+        return response
+
+    client.range = measured  # type: ignore[method-assign]
+    started = time.monotonic()
+    assert [s.name for s in reg.list_serv("big")] == ["web"]
+    assert [n.name for n in reg.list_ns()] == ["big"]
+    listed_parents = time.monotonic() - started
+    assert sum(received) / 2 < size / 2  # each listing: under half of the values' bytes
     print(
         f"\netcd {N:,} endpoints: {size / 1e6:.1f} MB written in {written:.1f} s (bare puts), "
-        f"read back in {read:.1f} s ({len(pages)} pages)"
+        f"read back in {read:.1f} s ({read_pages} pages); list_serv + list_ns above them "
+        f"{listed_parents:.1f} s ({sum(received) / 1e6:.1f} MB of keys)"
     )
 
 

@@ -340,19 +340,32 @@ class EtcdRegistry(BaseRegistry):
         no object ``base/<name>`` give one placeholder ``<name>``. Placeholders are foreign:
         the Broker reports them and never removes the parent around them.
         """
-        kvs = self.client.get_prefix(parent)
         nested = kind is not Endpoint
+        # a namespace or service listing needs only the values of the objects themselves, not
+        # of everything under them: keys first, then those values at the same revision
+        kvs = self.client.get_prefix(parent, keys_only=nested)
         keys = [meta.key.decode(errors="replace") for _value, meta in kvs]
         objects = {
             k for k in keys if k.startswith(base) and "/" not in k[len(base) :] and k != base
         }
+        values: dict[bytes, Any] = {}
+        if nested and objects:
+            revision = kvs[0][1].response_header.revision
+            values = self.client.get_many(sorted(k.encode() for k in objects), revision)
         result: list[_Obj] = []
         orphans: dict[str, int] = {}
         kind_name = kind.__name__.lower()
         for key, (value, meta) in zip(keys, kvs, strict=True):
             if key in objects:
+                if nested:
+                    kv = values.get(meta.key)
+                    if kv is None:
+                        continue  # deleted since the keys were read
+                    value, revision = kv.value, kv.mod_revision
+                else:
+                    revision = meta.mod_revision
                 name = key[len(base) :]
-                obj = self._decode(kind, key, meta.mod_revision, value, {**names, "name": name})
+                obj = self._decode(kind, key, revision, value, {**names, "name": name})
                 assert isinstance(obj, kind)
                 result.append(obj)
                 continue

@@ -48,6 +48,8 @@ __all__ = ["PAGE_KEYS", "EtcdClient", "TxnResult", "prefix_range_end"]
 
 #: keys per page of a prefix read (about 225 bytes each for an endpoint)
 PAGE_KEYS = 2000
+#: range requests per transaction when values are fetched by key (etcd's --max-txn-ops)
+PAGE_OPS = 128
 #: the largest response accepted; a page that would exceed it is read again in smaller pages
 MAX_RECEIVE_BYTES = 32 * 1024 * 1024
 #: a member that failed is tried after the others for this long
@@ -348,6 +350,30 @@ class EtcdClient:
         revision, kvs = self.scan(prefix, keys_only=keys_only)
         header = etcdrpc.ResponseHeader(revision=revision)
         return [(kv.value, KVMetadata(kv, header)) for kv in kvs]
+
+    def get_many(self, keys: Sequence[bytes], revision: int) -> dict[bytes, Any]:
+        """The ``KeyValue`` of each of ``keys`` that exists at ``revision`` (the revision of
+        the read that found them; the current one if it has been compacted since), read in
+        transactions of ``PAGE_OPS`` range requests."""
+        found: dict[bytes, Any] = {}
+        for start in range(0, len(keys), PAGE_OPS):
+            chunk = keys[start : start + PAGE_OPS]
+            try:
+                responses = self._get_chunk(chunk, revision)
+            except _Compacted:
+                responses = self._get_chunk(chunk, 0)
+            for response in responses:
+                for kv in response.response_range.kvs:
+                    found[kv.key] = kv
+        return found
+
+    def _get_chunk(self, keys: Sequence[bytes], revision: int) -> list[Any]:
+        ops = [
+            etcdrpc.RequestOp(request_range=etcdrpc.RangeRequest(key=k, revision=revision))
+            for k in keys
+        ]
+        response, _ = self._call("Txn", etcdrpc.TxnRequest(success=ops))
+        return list(response.responses)
 
     def transaction(
         self, compare: Sequence[Any], success: Sequence[Any], failure: Sequence[Any] = ()
