@@ -101,7 +101,11 @@ class EtcdRegistry(BaseRegistry):
     """A registry in etcd. ``EtcdRegistry(["127.0.0.1:2379"], prefix=None, user=None, ...)``.
 
     The client is built on first use (the object pickles as plain configuration, never with
-    its password). ``timeout`` bounds every call; a deadline raises ``RegistryTimeoutError``.
+    its password). ``timeout`` bounds every call, however many members it tries: a member that
+    cannot be reached is skipped at once, and a call that no member serves in time raises
+    ``RegistryTimeoutError`` (``RegistryUnavailableError`` when every member refuses
+    connections). With ``tls`` (``etcds://``), ``ca_cert`` verifies the server (the system's
+    CA bundle without it); ``cert_cert`` and ``cert_key`` go together.
     """
 
     def __init__(
