@@ -325,3 +325,18 @@ def test_random_values_encode_as_the_yaml_library_and_read_back() -> None:
             raw = layout.encode(obj)
             assert raw == slow_encode(obj), value
             assert layout.decode(type(obj), raw) == obj, value
+
+
+def test_authentication_errors_name_the_option(etcd_auth_server: EtcdServer) -> None:
+    anonymous = EtcdRegistry([etcd_auth_server.client_url])
+    wrong = EtcdRegistry([etcd_auth_server.client_url], user="root", password="wrong")
+    try:
+        with pytest.raises(errors.InvalidInputError, match="requires authentication") as caught:
+            anonymous.list_ns()
+        assert caught.value.field == "registry.user"
+        with pytest.raises(errors.InvalidInputError, match="refused user 'root'") as caught:
+            wrong.list_ns()
+        assert caught.value.field == "registry.password"
+    finally:
+        anonymous.close()
+        wrong.close()

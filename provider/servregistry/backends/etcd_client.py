@@ -245,6 +245,13 @@ class EtcdClient:
                     continue  # another call replaced this channel as we took it: not sent
                 except grpc.RpcError as exc:
                     fault = _classify(exc)
+                    anonymous = fault is _Fault.AUTH or "user name is empty" in _details(exc)
+                    if anonymous and self._user is None:
+                        raise errors.InvalidInputError(
+                            field="registry.user",
+                            rule=f"etcd at {member.netloc} requires authentication: pass "
+                            "?user=NAME in the registry URL and set its password",
+                        ) from exc
                     if fault is _Fault.AUTH and auth and not renewed:
                         self._renew(metadata)
                         response, again = self._call(method, request, renewed=True)
