@@ -3,6 +3,7 @@ revision guards, timeouts."""
 
 from __future__ import annotations
 
+import random
 import socket
 import threading
 import time
@@ -281,3 +282,61 @@ def test_an_expired_auth_token_is_renewed(etcd_auth_server: EtcdServer) -> None:
         assert reg.get_serv("prod", "web") == Service("web", "prod")
     finally:
         reg.close()
+
+
+def test_random_values_encode_as_the_yaml_library_and_read_back() -> None:
+    """The fast writer and reader (plain and single-quoted scalars) against the YAML library,
+    on random strings and on strings YAML would read as numbers, booleans, nulls or times."""
+    rng = random.Random(7)
+    implicit = [
+        "100",
+        "1.10",
+        "yes",
+        "No",
+        "null",
+        "~",
+        "0x1F",
+        "1:20",
+        "1_000",
+        "+1",
+        "-1",
+        "1e3",
+        ".5",
+        "2001-01-01",
+        "true",
+        "on",
+        "y",
+        "=",
+        ".inf",
+        "010",
+        "a:b",
+        "a:",
+    ]
+    chars = "abXY019_.:/-+ e#'\"~"
+    for _ in range(3000):
+        if rng.random() < 0.3:
+            value = rng.choice(implicit)
+        else:
+            value = "".join(rng.choice(chars) for _ in range(rng.randint(1, 6)))
+        for obj in (
+            Namespace("n", {"k": value, value: "x"}),
+            Endpoint("e", "n", "s", "10.0.0.1", 1, {"k": value}),
+        ):
+            raw = layout.encode(obj)
+            assert raw == slow_encode(obj), value
+            assert layout.decode(type(obj), raw) == obj, value
+
+
+def test_authentication_errors_name_the_option(etcd_auth_server: EtcdServer) -> None:
+    anonymous = EtcdRegistry([etcd_auth_server.client_url])
+    wrong = EtcdRegistry([etcd_auth_server.client_url], user="root", password="wrong")
+    try:
+        with pytest.raises(errors.InvalidInputError, match="requires authentication") as caught:
+            anonymous.list_ns()
+        assert caught.value.field == "registry.user"
+        with pytest.raises(errors.InvalidInputError, match="refused user 'root'") as caught:
+            wrong.list_ns()
+        assert caught.value.field == "registry.password"
+    finally:
+        anonymous.close()
+        wrong.close()

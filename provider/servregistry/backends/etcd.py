@@ -1,4 +1,10 @@
-"""etcd v3 backend (``python3-etcd3``, imported as ``etcd3``) in the CN-WAN key layout.
+"""etcd v3 backend in the CN-WAN key layout; ``etcd_client`` talks to the cluster.
+
+Reads: a value that does not fit the model (not YAML, nested metadata, wrong types, an unknown
+field, a key outside the layout) is represented by a placeholder (``unreadable``), foreign by
+construction, so it is reported and never changed; a hostname or empty address is read as
+stored. A parent is deleted only with the keys under it that this registry read and decoded,
+guarded on the revision of that read (:meth:`EtcdRegistry._delete_tree`).
 
 Every write is one transaction guarded as the seed's (parents exist; the object does not exist
 for a create, exists for an update) and, when this registry has read the object, on the object's
@@ -14,13 +20,14 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import ssl
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any, TypeVar
 
 from servregistry import errors
@@ -32,6 +39,7 @@ from servregistry.backends.base import (
     split_url,
     url_option,
 )
+from servregistry.backends.etcd_client import EtcdClient, prefix_range_end
 from servregistry.backends.sqlite import check_name
 from servregistry.model import Endpoint, Namespace, RegistryObject, Service
 from servregistry.registry import EndpointChanges
@@ -39,10 +47,7 @@ from servregistry.registry import EndpointChanges
 try:
     import etcd3
     import grpc
-    from etcd3 import etcdrpc
-    from etcd3 import exceptions as etcd_exceptions
-    from etcd3.client import EtcdTokenCallCredentials, Transactions
-    from etcd3.utils import prefix_range_end
+    from etcd3.client import Transactions
 except ImportError as exc:  # pragma: no cover - exercised by open_registry's message
     raise errors.MissingDependencyError(
         "the etcd backend needs python3-etcd3: pip install 'pulumi-servregistry[etcd]'"
@@ -86,6 +91,8 @@ class _Write:
     seen: int | None
     #: for a put, the object stored; for a delete, None
     obj: RegistryObject | None = None
+    #: for a put, the bytes written
+    value: bytes | None = None
     #: how errors name the object; by default derived from the object's kind and key
     label: str = ""
 
@@ -94,7 +101,11 @@ class EtcdRegistry(BaseRegistry):
     """A registry in etcd. ``EtcdRegistry(["127.0.0.1:2379"], prefix=None, user=None, ...)``.
 
     The client is built on first use (the object pickles as plain configuration, never with
-    its password). ``timeout`` bounds every call; a deadline raises ``RegistryTimeoutError``.
+    its password). ``timeout`` bounds every call, however many members it tries: a member that
+    cannot be reached is skipped at once, and a call that no member serves in time raises
+    ``RegistryTimeoutError`` (``RegistryUnavailableError`` when every member refuses
+    connections). With ``tls`` (``etcds://``), ``ca_cert`` verifies the server (the system's
+    CA bundle without it); ``cert_cert`` and ``cert_key`` go together.
     """
 
     def __init__(
@@ -174,24 +185,14 @@ class EtcdRegistry(BaseRegistry):
     # client -----------------------------------------------------------------------------------
 
     @property
-    def client(self) -> Any:
+    def client(self) -> EtcdClient:
         """The etcd client, built on first use."""
         with self._lock:
             if self._client is None:
-                with _mapped():
-                    self._client = self._connect()
+                self._client = self._connect()
             return self._client
 
-    def _connect(self) -> Any:
-        creds = None
-        if self.tls:
-            creds = etcd3.MultiEndpointEtcd3Client.get_secure_creds(
-                self.ca_cert, self.cert_key, self.cert_cert
-            )
-        eps = [
-            etcd3.Endpoint(host, port, secure=self.tls, creds=creds, time_retry=5.0)
-            for host, port in self.endpoints
-        ]
+    def _connect(self) -> EtcdClient:
         password = self._password or os.environ.get(PASSWORD_ENV)
         if self.user and not password:
             raise errors.InvalidInputError(
@@ -199,20 +200,39 @@ class EtcdRegistry(BaseRegistry):
                 rule=f"user {self.user!r} needs a password: set ${PASSWORD_ENV} or the stack "
                 "secret servregistry:etcdPassword",
             )
-        client = etcd3.MultiEndpointEtcd3Client(
-            endpoints=eps,
+        return EtcdClient(
+            self.endpoints,
             timeout=self.timeout,
-            user=self.user,
+            credentials=self._credentials() if self.tls else None,
+            user=self.user or None,
             password=password if self.user else None,
-            failover=len(eps) > 1,
         )
-        if not self.tls:
-            # grpc refuses call credentials on a plaintext channel ("insufficient security
-            # level"); the client also sends the auth token as call metadata, which suffices
-            client.call_credentials = None
-        if self.user and password:
-            return _RenewingClient(client, self.user, password)
-        return client
+
+    def _credentials(self) -> grpc.ChannelCredentials:
+        """TLS credentials from the ``ca_cert``/``cert_key``/``cert_cert`` files; without
+        ``ca_cert`` the system's CA bundle verifies the server."""
+        if (self.cert_key is None) != (self.cert_cert is None):
+            missing = "cert_key" if self.cert_key is None else "cert_cert"
+            raise errors.InvalidInputError(
+                field=f"registry.{missing}",
+                rule="a client certificate needs both cert_cert and cert_key",
+            )
+        ca_path = self.ca_cert or _system_ca_bundle()
+        files: dict[str, bytes | None] = {}
+        for name, path in (
+            ("ca_cert", ca_path),
+            ("cert_key", self.cert_key),
+            ("cert_cert", self.cert_cert),
+        ):
+            try:
+                files[name] = None if path is None else Path(path).read_bytes()
+            except OSError as exc:
+                what = name if name != "ca_cert" or self.ca_cert else "the system CA bundle"
+                raise errors.InvalidInputError(
+                    field=f"registry.{name}",
+                    rule=f"cannot read {what} file {path}: {exc.strerror or exc}",
+                ) from None
+        return grpc.ssl_channel_credentials(files["ca_cert"], files["cert_key"], files["cert_cert"])
 
     def close(self) -> None:
         with self._lock:
@@ -246,6 +266,7 @@ class EtcdRegistry(BaseRegistry):
         with self._revisions_lock:
             if revision is None:
                 self._revisions.pop(key, None)
+                self._decoded.pop(key, None)
                 return
             self._revisions[key] = revision
             self._revisions.move_to_end(key)
@@ -256,6 +277,15 @@ class EtcdRegistry(BaseRegistry):
         with self._revisions_lock:
             return self._revisions.get(key)
 
+    def _known(self, key: str, revision: int) -> bool:
+        """Whether this registry read (or wrote) ``key`` at ``revision`` and decoded it as an
+        object of the model: only such keys are ever removed with their parent."""
+        with self._revisions_lock:
+            decoded = self._decoded.get(key)
+            return self._revisions.get(key) == revision and (
+                decoded is not None and decoded[0] == revision
+            )
+
     def _forget_range(self, key: str) -> None:
         with self._revisions_lock:
             for k in [k for k in self._revisions if k == key or k.startswith(key + "/")]:
@@ -265,76 +295,132 @@ class EtcdRegistry(BaseRegistry):
 
     # reads ------------------------------------------------------------------------------------
 
-    def _get(self, kind: type[_Obj], key: str, label: str) -> _Obj:
-        with _mapped():
-            value, meta = self.client.get(key)
-        if value is None:
+    def _get(self, kind: type[_Obj], key: str, names: dict[str, str], label: str) -> _Obj:
+        value, meta = self.client.get(key)
+        if value is None or meta is None:
             self._seen(key, None)
             raise errors.NotFoundError(f"{label} not found")
-        self._seen(key, meta.mod_revision)
-        obj = self._decode(kind, key, meta.mod_revision, value)
+        obj = self._decode(kind, key, meta.mod_revision, value, names)
         assert isinstance(obj, kind)
         return obj
 
-    def _decode(self, kind: type[RegistryObject], key: str, revision: int, raw: bytes) -> Any:
+    def _decode(
+        self,
+        kind: type[RegistryObject],
+        key: str,
+        revision: int,
+        raw: bytes,
+        names: dict[str, str],
+    ) -> Any:
         """Decode a value, reusing the object decoded last time if the key's revision is the
-        same (objects are immutable, and a revision names one version of one key)."""
-        cached = self._decoded.get(key)
+        same (objects are immutable, and a revision names one version of one key). A value
+        that does not fit the model becomes a placeholder that is neither cached nor
+        remembered, so no guarded write or removal ever counts on it."""
+        with self._revisions_lock:
+            cached = self._decoded.get(key)
         if cached is not None and cached[0] == revision and type(cached[1]) is kind:
+            self._seen(key, revision)
             return cached[1]
-        obj = layout.decode(kind, raw)
-        if len(self._decoded) >= _REVISION_CACHE_SIZE:
-            self._decoded.clear()
-        self._decoded[key] = (revision, obj)
+        obj = layout.decode(kind, raw, names)
+        if obj.unreadable:
+            log.warning(
+                "etcd: %s does not fit the model (%s); it is left alone", key, obj.unreadable
+            )
+            self._seen(key, None)
+            return obj
+        with self._revisions_lock:
+            if len(self._decoded) >= _REVISION_CACHE_SIZE:
+                self._decoded.clear()
+            self._decoded[key] = (revision, obj)
+        self._seen(key, revision)
         return obj
 
-    def _list(self, kind: type[_Obj], base: str) -> list[_Obj]:
-        with _mapped():
-            found = list(self.client.get_prefix(base, sort_order="ascend", sort_target="key"))
+    def _list(self, kind: type[_Obj], parent: str, base: str, names: dict[str, str]) -> list[_Obj]:
+        """The ``kind`` objects under ``base``, read with everything else under ``parent`` (a
+        key prefix ending with ``/``) in one consistent, paged read.
+
+        Every key under ``parent`` is accounted for: a key that is not an object of the layout
+        gives a placeholder (``unreadable``) named by the key; keys under ``base/<name>/`` with
+        no object ``base/<name>`` give one placeholder ``<name>``. Placeholders are foreign:
+        the Broker reports them and never removes the parent around them.
+        """
+        nested = kind is not Endpoint
+        # a namespace or service listing needs only the values of the objects themselves, not
+        # of everything under them: keys first, then those values at the same revision
+        kvs = self.client.get_prefix(parent, keys_only=nested)
+        keys = [meta.key.decode(errors="replace") for _value, meta in kvs]
+        objects = {
+            k for k in keys if k.startswith(base) and "/" not in k[len(base) :] and k != base
+        }
+        values: dict[bytes, Any] = {}
+        if nested and objects:
+            revision = kvs[0][1].response_header.revision
+            values = self.client.get_many(sorted(k.encode() for k in objects), revision)
         result: list[_Obj] = []
-        for value, meta in found:
-            key = meta.key.decode()
-            if layout.child_name(key, base) is None:
+        orphans: dict[str, int] = {}
+        kind_name = kind.__name__.lower()
+        for key, (value, meta) in zip(keys, kvs, strict=True):
+            if key in objects:
+                if nested:
+                    kv = values.get(meta.key)
+                    if kv is None:
+                        continue  # deleted since the keys were read
+                    value, revision = kv.value, kv.mod_revision
+                else:
+                    revision = meta.mod_revision
+                name = key[len(base) :]
+                obj = self._decode(kind, key, revision, value, {**names, "name": name})
+                assert isinstance(obj, kind)
+                result.append(obj)
                 continue
-            try:
-                obj = self._decode(kind, key, meta.mod_revision, value)
-            except errors.BackendError as exc:
-                log.warning("skipping undecodable value at %s: %s", key, exc)
+            top = key[len(base) :].split("/", 1)[0] if key.startswith(base) else ""
+            if nested and top and base + top in objects:
+                continue  # a key of the child's own, read when the child is listed
+            if nested and top:
+                orphans[top] = orphans.get(top, 0) + 1
                 continue
-            assert isinstance(obj, kind)
-            self._seen(key, meta.mod_revision)
-            result.append(obj)
+            stray = f"key {key} is not a {kind_name} of the registry layout"
+            result.append(kind.stored({**names, "name": key}, unreadable=stray))
+        for top, count in orphans.items():
+            reason = f"{count} key(s) under {base}{top}/ but no {kind_name} key {base}{top}"
+            result.append(kind.stored({**names, "name": top}, unreadable=reason))
         return result
 
     def get_ns(self, name: str) -> Namespace:
         _need(name, errors.NamespaceNameNotProvidedError)
-        return self._get(Namespace, layout.ns_key(self.prefix, name), f"namespace {name!r}")
+        key = layout.ns_key(self.prefix, name)
+        return self._get(Namespace, key, {"name": name}, f"namespace {name!r}")
 
     def list_ns(self) -> list[Namespace]:
-        return self._list(Namespace, f"{self.prefix}namespaces/")
+        base = f"{self.prefix}namespaces/"
+        return self._list(Namespace, base, base, {})
 
     def get_serv(self, ns_name: str, serv_name: str) -> Service:
         _need(ns_name, errors.NamespaceNameNotProvidedError)
         _need(serv_name, errors.ServiceNameNotProvidedError)
         key = layout.serv_key(self.prefix, ns_name, serv_name)
-        return self._get(Service, key, f"service {ns_name}/{serv_name}")
+        names = {"name": serv_name, "ns_name": ns_name}
+        return self._get(Service, key, names, f"service {ns_name}/{serv_name}")
 
     def list_serv(self, ns_name: str) -> list[Service]:
         _need(ns_name, errors.NamespaceNameNotProvidedError)
-        return self._list(Service, layout.ns_key(self.prefix, ns_name) + "/services/")
+        parent = layout.ns_key(self.prefix, ns_name) + "/"
+        return self._list(Service, parent, parent + "services/", {"ns_name": ns_name})
 
     def get_endp(self, ns_name: str, serv_name: str, endp_name: str) -> Endpoint:
         _need(ns_name, errors.NamespaceNameNotProvidedError)
         _need(serv_name, errors.ServiceNameNotProvidedError)
         _need(endp_name, errors.EndpointNameNotProvidedError)
         key = layout.endp_key(self.prefix, ns_name, serv_name, endp_name)
-        return self._get(Endpoint, key, f"endpoint {ns_name}/{serv_name}/{endp_name}")
+        names = {"name": endp_name, "ns_name": ns_name, "serv_name": serv_name}
+        return self._get(Endpoint, key, names, f"endpoint {ns_name}/{serv_name}/{endp_name}")
 
     def list_endp(self, ns_name: str, serv_name: str) -> list[Endpoint]:
         _need(ns_name, errors.NamespaceNameNotProvidedError)
         _need(serv_name, errors.ServiceNameNotProvidedError)
-        base = layout.serv_key(self.prefix, ns_name, serv_name) + "/endpoints/"
-        return self._list(Endpoint, base)
+        parent = layout.serv_key(self.prefix, ns_name, serv_name) + "/"
+        names = {"ns_name": ns_name, "serv_name": serv_name}
+        return self._list(Endpoint, parent, parent + "endpoints/", names)
 
     # guarded writes ---------------------------------------------------------------------------
 
@@ -374,68 +460,115 @@ class EtcdRegistry(BaseRegistry):
             compare = _TX.create(key) > 0
         else:
             compare = _TX.create(key) == 0
-        ops = [_TX.put(key, layout.encode(obj))]
-        return _Write(obj.name, key, compare, ops, parents, update, seen, obj)
+        value = layout.encode(obj)
+        ops = [_TX.put(key, value)]
+        return _Write(obj.name, key, compare, ops, parents, update, seen, obj, value)
 
-    def _delete_write(self, key: str, label: str, *, cascade: bool) -> _Write:
+    def _delete_write(self, key: str, label: str) -> _Write:
         seen = self._revision(key)
         compare = _TX.mod(key) == seen if seen is not None else _TX.create(key) > 0
-        ops = [_TX.delete(key)]
-        if cascade:
-            child = key + "/"
-            ops.append(etcd3.transactions.Delete(child, range_end=prefix_range_end(child.encode())))
         name = key.rsplit("/", 1)[-1]
-        return _Write(name, key, compare, ops, [], True, seen, label=label)
+        return _Write(name, key, compare, [_TX.delete(key)], [], True, seen, label=label)
 
-    def _explain(self, write: _Write) -> errors.ServiceRegistryError:
-        """Why a guarded write did not apply (one extra read, only on failure)."""
+    def _explain(self, write: _Write, ambiguous: bool) -> errors.ServiceRegistryError | None:
+        """Why a guarded write did not apply (one extra read, only on failure); None if it
+        had in fact been applied by an earlier attempt of the same transaction (``ambiguous``:
+        that attempt failed in a way that does not say whether etcd applied it)."""
         key, seen = write.key, write.seen
         label = write.label or (
             f"{type(write.obj).__name__.lower()} {key.removeprefix(self.prefix)}"
         )
-        with _mapped():
-            for parent, message in write.parents:
-                if self.client.get(parent)[0] is None:
-                    return errors.ParentNotFoundError(message)
-            value, meta = self.client.get(key)
+        for parent, message in write.parents:
+            if self.client.get(parent)[0] is None:
+                return errors.ParentNotFoundError(message)
+        value, meta = self.client.get(key)
+        if ambiguous and value == write.value:  # our put is in place, or the key is gone
+            if value is None or meta is None or write.obj is None:
+                self._seen(key, None)
+            else:
+                self._remember([write], meta.mod_revision)
+            return None
         if not write.update:
             return errors.AlreadyExistsError(f"{label} already exists")
-        if value is None:
-            self._seen(key, None)
-            return errors.NotFoundError(f"{label} not found")
         self._seen(key, None)
+        if value is None or meta is None:
+            return errors.NotFoundError(f"{label} not found")
         return errors.ConflictError(
             f"{label} changed in etcd since it was read (revision {seen} → "
             f"{meta.mod_revision}); nothing was written, retry"
         )
 
-    def _commit(self, write: _Write) -> None:
-        with _mapped():
-            ok, responses = self.client.transaction(
-                compare=[*_guards(write.parents), write.compare], success=write.ops, failure=[]
-            )
-        if not ok:
-            raise self._explain(write)
-        self._remember([write], responses)
+    def _commit(self, write: _Write, ambiguous: bool = False) -> None:
+        result = self.client.transaction(
+            compare=[*_guards(write.parents), write.compare], success=write.ops, failure=[]
+        )
+        if not result.succeeded:
+            failure = self._explain(write, ambiguous or result.ambiguous)
+            if failure is not None:
+                raise failure
+            return
+        self._remember([write], result.revision)
 
-    def _remember(self, writes: list[_Write], responses: list[Any]) -> None:
+    def _remember(self, writes: list[_Write], revision: int) -> None:
         """After a committed transaction, record each key's new revision (and the object now
         stored), so the next guard is exact and the next read needs no decoding."""
-        revision = _txn_revision(responses)
         for write in writes:
-            if write.obj is None or revision is None:
+            if write.obj is None:
                 self._seen(write.key, None)
-                self._decoded.pop(write.key, None)
-            else:
-                self._seen(write.key, revision)
+                continue
+            self._seen(write.key, revision)
+            with self._revisions_lock:
                 self._decoded[write.key] = (revision, write.obj)
 
     def _write(self, obj: _Obj, *, update: bool) -> _Obj:
         self._commit(self._put_write(obj, update=update))
         return obj
 
-    def _delete(self, key: str, label: str, *, cascade: bool) -> None:
-        self._commit(self._delete_write(key, label, cascade=cascade))
+    def _delete_tree(self, key: str, label: str, not_empty: type[errors.NotEmptyError]) -> None:
+        """Delete ``key`` and the keys under it, guarded so that nothing is removed that this
+        registry has not read and decoded as an object of its own, at the revision it read.
+
+        The keys under ``key/`` are read (one consistent, paged read at revision R); a key this
+        registry does not know at that revision (never read, changed since, or not decodable)
+        keeps everything (``not_empty``). The transaction then holds only if ``key`` is as read
+        and no key under it was created or changed after R, so the range delete removes a
+        subset of exactly the keys checked.
+        """
+        revision, kvs = self.client.scan(key + "/", keys_only=True)
+        unknown = [
+            kv.key.decode(errors="replace")
+            for kv in kvs
+            if not self._known(kv.key.decode(errors="replace"), kv.mod_revision)
+        ]
+        if unknown:
+            shown = ", ".join(k.removeprefix(key + "/") for k in unknown[:5])
+            more = f", … ({len(unknown)} in all)" if len(unknown) > 5 else ""
+            raise not_empty(
+                f"{label} kept: it holds keys this registry has not read as its own objects "
+                f"({shown}{more}); nothing was deleted"
+            )
+        seen = self._revision(key)
+        child = key + "/"
+        end = prefix_range_end(child.encode())
+        compares = [
+            _TX.mod(key) == seen if seen is not None else _TX.create(key) > 0,
+            etcd3.transactions.Mod(child, end) < revision + 1,
+        ]
+        ops = [_TX.delete(key), etcd3.transactions.Delete(child, range_end=end)]
+        result = self.client.transaction(compare=compares, success=ops, failure=[])
+        if not result.succeeded:
+            value, meta = self.client.get(key)
+            if value is None and result.ambiguous:
+                pass  # an earlier attempt of this very transaction deleted it
+            elif value is None or meta is None:
+                self._seen(key, None)
+                raise errors.NotFoundError(f"{label} not found")
+            else:
+                self._seen(key, None)
+                raise errors.ConflictError(
+                    f"{label} or a key under it changed in etcd since it was read; nothing "
+                    "was deleted, retry"
+                )
         self._forget_range(key)
 
     def create_ns(self, ns: Namespace) -> Namespace:
@@ -445,8 +578,11 @@ class EtcdRegistry(BaseRegistry):
         return self._write(ns, update=True)
 
     def delete_ns(self, name: str) -> None:
+        """Delete the namespace and the services and endpoints under it that this registry
+        has read (see :meth:`_delete_tree`); any other key under it keeps everything."""
         _need(name, errors.NamespaceNameNotProvidedError)
-        self._delete(layout.ns_key(self.prefix, name), f"namespace {name!r}", cascade=True)
+        key = layout.ns_key(self.prefix, name)
+        self._delete_tree(key, f"namespace {name!r}", errors.NamespaceNotEmptyError)
 
     def create_serv(self, serv: Service) -> Service:
         return self._write(serv, update=False)
@@ -455,10 +591,12 @@ class EtcdRegistry(BaseRegistry):
         return self._write(serv, update=True)
 
     def delete_serv(self, ns_name: str, serv_name: str) -> None:
+        """Delete the service and the endpoints under it that this registry has read (see
+        :meth:`_delete_tree`); any other key under it keeps everything."""
         _need(ns_name, errors.NamespaceNameNotProvidedError)
         _need(serv_name, errors.ServiceNameNotProvidedError)
         key = layout.serv_key(self.prefix, ns_name, serv_name)
-        self._delete(key, f"service {ns_name}/{serv_name}", cascade=True)
+        self._delete_tree(key, f"service {ns_name}/{serv_name}", errors.ServiceNotEmptyError)
 
     def create_endp(self, endp: Endpoint) -> Endpoint:
         return self._write(endp, update=False)
@@ -471,7 +609,7 @@ class EtcdRegistry(BaseRegistry):
         _need(serv_name, errors.ServiceNameNotProvidedError)
         _need(endp_name, errors.EndpointNameNotProvidedError)
         key = layout.endp_key(self.prefix, ns_name, serv_name, endp_name)
-        self._delete(key, f"endpoint {ns_name}/{serv_name}/{endp_name}", cascade=False)
+        self._commit(self._delete_write(key, f"endpoint {ns_name}/{serv_name}/{endp_name}"))
 
     # endpoint sets ----------------------------------------------------------------------------
 
@@ -495,7 +633,7 @@ class EtcdRegistry(BaseRegistry):
             for name in changes.delete:
                 key = layout.endp_key(self.prefix, changes.ns_name, changes.serv_name, name)
                 label = f"endpoint {changes.ns_name}/{changes.serv_name}/{name}"
-                yield self._delete_write(key, label, cascade=False)
+                yield self._delete_write(key, label)
             for endp in changes.update:
                 yield self._put_write(endp, update=True, parents=parents)
             for endp in changes.create:
@@ -524,15 +662,14 @@ class EtcdRegistry(BaseRegistry):
     ) -> dict[str, errors.ServiceRegistryError]:
         compares = guard + [w.compare for w in batch]
         ops = [op for w in batch for op in w.ops]
-        with _mapped():
-            ok, responses = self.client.transaction(compare=compares, success=ops, failure=[])
-        if ok:
-            self._remember(batch, responses)
+        result = self.client.transaction(compare=compares, success=ops, failure=[])
+        if result.succeeded:
+            self._remember(batch, result.revision)
             return {}
         failures: dict[str, errors.ServiceRegistryError] = {}
         for write in batch:
             try:
-                self._commit(write)
+                self._commit(write, ambiguous=result.ambiguous)
             except UNREACHABLE:
                 raise  # etcd itself, not this endpoint: trips the breaker
             except errors.ServiceRegistryError as exc:
@@ -549,15 +686,6 @@ def _batched(items: Iterator[_T], size: int) -> Iterator[list[_T]]:
 def _guards(parents: list[tuple[str, str]]) -> list[Any]:
     """Compares that hold while every parent key exists."""
     return [_TX.create(parent) > 0 for parent, _ in parents]
-
-
-def _txn_revision(responses: list[Any]) -> int | None:
-    """The revision a committed transaction created (every put/delete response carries it)."""
-    for response in responses:
-        kind = response.WhichOneof("response")
-        if kind in ("response_put", "response_delete_range"):
-            return int(getattr(response, kind).header.revision)
-    return None
 
 
 def _need(value: str, error: type[errors.InvalidInputError]) -> None:
@@ -585,70 +713,11 @@ def _host_port(endpoint: str) -> tuple[str, int]:
         ) from None
 
 
-class _RenewingClient:
-    """The etcd client, authenticating again when etcd says its token is no longer valid.
-
-    python3-etcd3 gets a token once, when it connects, and etcd's ``simple`` tokens expire after
-    ``--auth-token-ttl`` seconds (default 300) without use, so a long-lived process would fail
-    for good. Each call that fails with UNAUTHENTICATED gets a new token and is retried once.
-    """
-
-    def __init__(self, client: Any, user: str, password: str) -> None:
-        self._client, self._user, self._password = client, user, password
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> Any:
-        return self._renewing(lambda: self._client.get(key))
-
-    def get_prefix(self, prefix: str, **kwargs: Any) -> list[Any]:
-        return self._renewing(lambda: list(self._client.get_prefix(prefix, **kwargs)))
-
-    def transaction(self, **kwargs: Any) -> Any:
-        return self._renewing(lambda: self._client.transaction(**kwargs))
-
-    def close(self) -> None:
-        self._client.close()
-
-    def _renewing(self, call: Callable[[], _T]) -> _T:
-        stale = self._client.metadata
-        try:
-            return call()
-        except grpc.RpcError as exc:
-            if exc.code() != grpc.StatusCode.UNAUTHENTICATED:
-                raise
-        self._renew(stale)
-        return call()
-
-    def _renew(self, stale: Any) -> None:
-        with self._lock:
-            if self._client.metadata != stale:
-                return  # another thread renewed it meanwhile
-            request = etcdrpc.AuthenticateRequest(name=self._user, password=self._password)
-            token = self._client.authstub.Authenticate(request, self._client.timeout).token
-            log.info("etcd: the auth token expired; authenticated again")
-            self._client.metadata = (("token", token),)
-            if self._client.call_credentials is not None:
-                self._client.call_credentials = grpc.metadata_call_credentials(
-                    EtcdTokenCallCredentials(token)
-                )
-
-
-@contextmanager
-def _mapped() -> Iterator[None]:
-    """Map etcd3/gRPC errors onto servregistry.errors."""
-    try:
-        yield
-    except errors.ServiceRegistryError:
-        raise
-    except etcd_exceptions.ConnectionTimeoutError as exc:
-        raise errors.RegistryTimeoutError("etcd did not answer in time") from exc
-    except (etcd_exceptions.ConnectionFailedError, etcd_exceptions.NoServerAvailableError) as exc:
-        raise errors.RegistryUnavailableError(f"cannot reach etcd: {exc}") from exc
-    except etcd_exceptions.Etcd3Exception as exc:
-        raise errors.BackendError(f"etcd: {type(exc).__name__}: {exc}") from exc
-    except grpc.RpcError as exc:
-        code = exc.code() if hasattr(exc, "code") else None
-        if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-            raise errors.RegistryTimeoutError("etcd did not answer in time") from exc
-        details = exc.details() if hasattr(exc, "details") else str(exc)
-        raise errors.BackendError(f"etcd: {code}: {details}") from exc
+def _system_ca_bundle() -> str | None:
+    """The system's CA bundle (e.g. /etc/ssl/certs/ca-certificates.crt), if it has one;
+    otherwise None, and gRPC's own roots are used."""
+    paths = ssl.get_default_verify_paths()
+    for path in (paths.cafile, paths.openssl_cafile):
+        if path and os.path.isfile(path):
+            return path
+    return None

@@ -108,6 +108,26 @@ def _plain(text: str) -> bool:
     return not any(regexp.match(text) for _tag, regexp in candidates)
 
 
+@functools.lru_cache(maxsize=65536)
+def _scalar(text: str) -> str | None:
+    """``text`` as YAML writes it when that is simple: plain, or single-quoted when plain it
+    would read back as another type (``'100'``, ``'yes'``); None otherwise."""
+    if _plain(text):
+        return text
+    if _PLAIN.fullmatch(text) is not None and not text.endswith(":"):
+        return f"'{text}'"
+    return None
+
+
+def _unscalar(text: str) -> str | None:
+    """The string a scalar written by :func:`_scalar` reads back as; None for any other."""
+    if _PLAIN.fullmatch(text) is not None:
+        return text
+    if len(text) > 2 and text[0] == text[-1] == "'" and _PLAIN.fullmatch(text[1:-1]):
+        return text[1:-1]
+    return None
+
+
 def _fast_encode(doc: dict[str, Any]) -> bytes | None:
     lines: list[str] = []
     for key, value in doc.items():
@@ -117,28 +137,32 @@ def _fast_encode(doc: dict[str, Any]) -> bytes | None:
                 continue
             lines.append(f"{key}:")
             for k, v in value.items():
-                if not (_plain(k) and _plain(v)):
+                k_text, v_text = _scalar(k), _scalar(v)
+                if k_text is None or v_text is None:
                     return None
-                lines.append(f"    {k}: {v}")
-        elif isinstance(value, int) or _plain(value):
+                lines.append(f"    {k_text}: {v_text}")
+        elif isinstance(value, int):
             lines.append(f"{key}: {value}")
+        elif (text := _scalar(value)) is not None:
+            lines.append(f"{key}: {text}")
         else:
             return None
     return ("\n".join(lines) + "\n").encode()
 
 
 def _fast_decode(text: str) -> dict[str, Any] | None:
-    """Parse what :func:`_fast_encode` writes (``key: plain`` lines, one nested map indented
+    """Parse what :func:`_fast_encode` writes (``key: scalar`` lines, one nested map indented
     by four spaces); None for anything else, which the YAML library then parses."""
     doc: dict[str, Any] = {}
     nested: dict[str, str] | None = None
     opened: list[str] = []
     for line in text.splitlines():
         if line.startswith("    ") and nested is not None:
-            key, sep, value = line[4:].partition(": ")
-            if not sep or not _PLAIN.fullmatch(key) or not _PLAIN.fullmatch(value):
+            raw_key, sep, raw_value = line[4:].partition(": ")
+            nested_key, nested_value = _unscalar(raw_key), _unscalar(raw_value)
+            if not sep or nested_key is None or nested_value is None:
                 return None
-            nested[key] = value
+            nested[nested_key] = nested_value
             continue
         nested = None
         key, sep, value = line.partition(":")
@@ -149,8 +173,8 @@ def _fast_decode(text: str) -> dict[str, Any] | None:
             opened.append(key)
         elif value == " {}":
             doc[key] = {}
-        elif value.startswith(" ") and _PLAIN.fullmatch(value[1:]):
-            doc[key] = value[1:]
+        elif value.startswith(" ") and (scalar := _unscalar(value[1:])) is not None:
+            doc[key] = scalar
         else:
             return None
     for key in opened:
@@ -159,37 +183,146 @@ def _fast_decode(text: str) -> dict[str, Any] | None:
     return doc
 
 
-def decode(kind: type[RegistryObject], raw: bytes) -> RegistryObject:
-    """Parse a stored value; every scalar is read as a string (``1.10`` stays ``"1.10"``).
+#: the fields a stored value of each kind may hold (the seed's names)
+_FIELDS: dict[type[RegistryObject], tuple[str, ...]] = {
+    Namespace: ("name", "metadata"),
+    Service: ("name", "namespaceName", "metadata"),
+    Endpoint: ("name", "serviceName", "namespaceName", "metadata", "address", "port"),
+}
+#: stored field name → model field name, for the names a key also carries
+_NAME_FIELDS = {"name": "name", "namespaceName": "ns_name", "serviceName": "serv_name"}
+_PORT = re.compile(r"[0-9]{1,5}")
 
-    Raises BackendError naming what is wrong with the document.
+
+class _Unreadable(Exception):
+    """Why a stored value does not fit the model."""
+
+
+def names_of(prefix: str, key: str) -> dict[str, str] | None:
+    """The names an object's key carries (``name``, ``ns_name``, ``serv_name`` as the kind
+    has them), or None if ``key`` is not an object key of the layout under ``prefix``."""
+    parts = key.removeprefix(prefix).split("/") if key.startswith(prefix) else []
+    if len(parts) == 2 and parts[0] == "namespaces" and parts[1]:
+        return {"name": parts[1]}
+    if len(parts) == 4 and parts[0::2] == ["namespaces", "services"] and all(parts[1::2]):
+        return {"name": parts[3], "ns_name": parts[1]}
+    if (
+        len(parts) == 6
+        and parts[0::2] == ["namespaces", "services", "endpoints"]
+        and all(parts[1::2])
+    ):
+        return {"name": parts[5], "ns_name": parts[1], "serv_name": parts[3]}
+    return None
+
+
+def decode(
+    kind: type[RegistryObject], raw: bytes, names: dict[str, str] | None = None
+) -> RegistryObject:
+    """Read a stored value as a ``kind``, as it is stored (``kind.stored``: an empty or
+    hostname address is kept). Every scalar is read as a string (``1.10`` stays ``"1.10"``).
+
+    ``names`` are the names the value's key carries; a value naming itself otherwise does not
+    fit. A value that does not fit the model (not YAML, not a mapping, an unknown field, nested
+    or non-string metadata, a port that is not a number in range, ...) gives a placeholder
+    ``kind.stored(names, unreadable=reason)``: foreign by construction, never changed.
     """
+    try:
+        doc = _parse(raw)
+        data = _fields(kind, doc, names)
+        obj: RegistryObject = kind.stored(data)
+        return obj
+    except _Unreadable as exc:
+        reason = str(exc)
+    except errors.InvalidInputError as exc:
+        reason = f"stored value is invalid: {exc}"
+    fallback = names
+    if fallback is None:  # names from the value itself, where it has them as strings
+        doc = _safe_parse(raw)
+        fallback = {
+            model: str(doc.get(stored) or "?")
+            for stored, model in _NAME_FIELDS.items()
+            if model in kind.model_fields and isinstance(doc.get(stored, ""), str)
+        }
+    placeholder: RegistryObject = kind.stored(fallback, unreadable=reason)
+    return placeholder
+
+
+def _parse(raw: bytes) -> Any:
+    if not raw.strip():
+        raise _Unreadable("stored value is empty")
     try:
         text = raw.decode()
         doc = _fast_decode(text)
-        if doc is None:
-            doc = yaml.load(text, Loader=_Loader)
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise errors.BackendError(f"stored value is not YAML: {exc}") from exc
-    if not isinstance(doc, dict):
-        raise errors.BackendError("stored value is not a YAML mapping")
-    metadata = doc.get("metadata") or {}
-    if not isinstance(metadata, dict):
-        raise errors.BackendError("stored metadata is not a mapping")
-    name = str(doc.get("name", ""))
+        return doc if doc is not None else yaml.load(text, Loader=_Loader)
+    except UnicodeDecodeError:
+        raise _Unreadable("stored value is not UTF-8 text") from None
+    except yaml.YAMLError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise _Unreadable(f"stored value is not YAML: {first}") from None
+
+
+def _safe_parse(raw: bytes) -> dict[str, Any]:
     try:
-        if kind is Namespace:
-            return Namespace(name, metadata)
-        ns_name = str(doc.get("namespaceName", ""))
-        if kind is Service:
-            return Service(name, ns_name, metadata)
-        return Endpoint(
-            name,
-            ns_name,
-            str(doc.get("serviceName", "")),
-            str(doc.get("address", "")),
-            int(str(doc.get("port", "0"))),
-            metadata,
+        doc = _parse(raw)
+    except _Unreadable:
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def _fields(kind: type[RegistryObject], doc: Any, names: dict[str, str] | None) -> dict[str, Any]:
+    """The model fields of a parsed stored value; _Unreadable if it does not fit."""
+    if not isinstance(doc, dict):
+        raise _Unreadable(f"stored value is not a YAML mapping (it is {_kind_of(doc)})")
+    allowed = _FIELDS[kind]
+    unknown = [str(k) for k in doc if k not in allowed]
+    if unknown:
+        raise _Unreadable(
+            f"stored value has fields a {kind.__name__.lower()} does not have: "
+            + ", ".join(sorted(unknown))
         )
-    except (errors.InvalidInputError, ValueError) as exc:
-        raise errors.BackendError(f"stored value is invalid: {exc}") from exc
+    data: dict[str, Any] = {}
+    for stored, model in _NAME_FIELDS.items():
+        if stored not in allowed:
+            continue
+        value = doc.get(stored)
+        if value is not None and not isinstance(value, str):
+            raise _Unreadable(f"stored {stored} is {_kind_of(value)}, not a string")
+        expected = names.get(model) if names is not None else None
+        if value is None:
+            if expected is None:
+                raise _Unreadable(f"stored value has no {stored}")
+            value = expected
+        elif expected is not None and value != expected:
+            raise _Unreadable(f"stored {stored} {value!r} does not match its key ({expected!r})")
+        data[model] = value
+    metadata = doc.get("metadata")
+    if metadata in (None, "", "~", "null"):
+        metadata = {}
+    if not isinstance(metadata, dict):
+        raise _Unreadable(f"stored metadata is {_kind_of(metadata)}, not a mapping")
+    for key, value in metadata.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise _Unreadable(
+                f"stored metadata {key!r} is {_kind_of(value)}, not a string "
+                "(nested metadata does not fit the model)"
+            )
+    data["metadata"] = metadata
+    if kind is Endpoint:
+        address = doc.get("address", "")
+        if not isinstance(address, str):
+            raise _Unreadable(f"stored address is {_kind_of(address)}, not a string")
+        port = doc.get("port", "0")
+        if not isinstance(port, str) or _PORT.fullmatch(port) is None:
+            raise _Unreadable(f"stored port {port!r} is not a number in 0..65535")
+        data["address"], data["port"] = address, int(port)
+    return data
+
+
+def _kind_of(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "empty"
+    return f"the scalar {value!r}"
