@@ -224,6 +224,7 @@ def test_ids_are_re_resolved_after_a_delete_and_recreate_elsewhere(
 ) -> None:
     assert reg.get_ns("prod").name == "prod"  # ids cached
     other = CloudMapRegistry(REGION, endpoint_url=cloudmap_server)
+    other.delete_serv("prod", "web")
     other.delete_ns("prod")
     other.create_ns(Namespace("prod", {"fresh": "yes"}))
     other.close()

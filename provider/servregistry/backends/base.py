@@ -152,3 +152,15 @@ def run_concurrently(
                     now - started,
                 )
     return failures
+
+
+def refuse_children(
+    label: str, children: Collection[str], kind: str, error: type[errors.NotEmptyError]
+) -> None:
+    """Raise ``error`` naming ``children`` (of ``kind``, e.g. "instances"), if there are any:
+    a backend whose registry would delete a parent's children with it (or refuses a non-empty
+    parent) deletes only an empty parent, so it never takes a child it was not asked to."""
+    if children:
+        names = sorted(children)
+        shown = ", ".join(names[:10]) + (f", … ({len(names)} in all)" if len(names) > 10 else "")
+        raise error(f"{label} still holds {kind} ({shown}); not deleted")
