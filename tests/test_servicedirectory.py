@@ -85,7 +85,7 @@ def test_deadlines_are_registry_timeouts() -> None:
         with pytest.raises(errors.RegistryTimeoutError):
             reg.get_ns("prod")
         with pytest.raises(errors.RegistryTimeoutError):
-            reg.list_ns()  # list calls too (seed §11 item 29)
+            reg.list_ns()  # list calls too (the pager fetches while iterating)
     finally:
         reg.close()
         slow.stop()

@@ -1,18 +1,18 @@
 """AWS Cloud Map (``servicediscovery``) as a registry, through boto3.
 
-Mapping (``cnwan-semantics.md`` §5): HTTP namespaces; HTTP services; namespace and service
+Mapping: HTTP namespaces; HTTP services; namespace and service
 metadata as tags; endpoints as instances whose id is the endpoint name, with
 ``AWS_INSTANCE_IPV4`` (or ``AWS_INSTANCE_IPV6``) and ``AWS_INSTANCE_PORT``, other metadata as
 custom attributes.
 
-The seed's defects are fixed (§11 items 17-25): metadata converges (removed keys are untagged);
+The seed's defects are fixed: metadata converges (removed keys are untagged);
 every list paginates; names resolve to ids through a per-process cache, dropped on writes and
 misses; asynchronous operations are polled with backoff under an overall deadline, ``FAIL`` and
 the deadline being errors, never success; throttling is retried (botocore's standard mode, then
-our own rounds with backoff) while a refused connection fails fast; deleting a service first
-the Broker removes what is ours first, and the backend never deregisters an instance or deletes
-a service it was not asked to: deleting a non-empty service or namespace is a NotEmptyError (as
-Cloud Map itself answers).
+our own rounds with backoff) while a refused connection fails fast. Parents are removed child
+first: the Broker deregisters our instances and deletes our services, and the backend never
+deregisters an instance or deletes a service it was not asked to, so deleting a service or
+namespace that is not empty is a NotEmptyError (as Cloud Map itself answers).
 
 Every instance is listed as stored: one without an IP attribute (valid in an HTTP namespace) has
 an empty address, one without a port has port 0, and one we cannot decode at all (a port that is

@@ -1,12 +1,13 @@
 """Google Cloud Service Directory as a registry, through the official client.
 
-Mapping (``cnwan-semantics.md`` §6): ``projects/P/locations/R/namespaces/NS[/services/S
+Mapping: ``projects/P/locations/R/namespaces/NS[/services/S
 [/endpoints/E]]``; namespace metadata in labels (whose rules are checked before writing: typical
 annotations cannot be labels, and say so); service and endpoint metadata in annotations;
-endpoint address and port as native fields, and read back (§11 item 28: no perpetual updates).
+endpoint address and port as native fields, and read back (an unchanged endpoint is never
+rewritten).
 
 Every gRPC error maps onto the error tree, list calls included (the pager fetches pages while
-iterating, §11 item 29). ``timeout`` bounds each call, its retries included: a deadline is a
+iterating). ``timeout`` bounds each call, its retries included: a deadline is a
 RegistryTimeoutError; UNAVAILABLE is retried a few times with backoff (``UNAVAILABLE_ATTEMPTS``),
 so a registry that cannot be reached is a RegistryUnavailableError within a second or two, as
 for the other backends, not after the whole timeout. Endpoint sets reconcile on a bounded pool.

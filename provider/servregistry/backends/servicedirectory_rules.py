@@ -3,7 +3,7 @@ and the emulator enforces it as the API does (INVALID_ARGUMENT). Each check retu
 the rule that was broken, in words.
 
 Sources: the Service Directory v1 API reference (resource ids, labels, annotations, address,
-port) and ``registry-iac-anchors.md`` §B.
+port).
 """
 
 from __future__ import annotations
