@@ -185,7 +185,8 @@ def test_an_unreachable_registry_stops_an_endpoint_set_early() -> None:
     reg.create_endp = counting_create  # type: ignore[method-assign]
     desired = [Endpoint(f"e{i:02d}", "prod", "web", "10.0.0.1", i) for i in range(20)]
     try:
-        failures = reg.apply_endpoint_changes(EndpointChanges("prod", "web", create=desired))
+        changes = EndpointChanges("prod", "web", create=desired, current={})
+        failures = reg.apply_endpoint_changes(changes)
     finally:
         reg.close()
     assert sorted(failures) == [e.name for e in desired]

@@ -18,6 +18,7 @@ from google.cloud.servicedirectory_v1.services.registration_service.transports i
 from servregistry import Broker, Endpoint, Namespace, Service, errors
 from servregistry.backends.servicedirectory import ServiceDirectoryRegistry
 from servregistry.emulators.servicedirectory import ServiceDirectoryEmulator
+from servregistry.registry import EndpointChanges
 
 OWNER = {"owner": "cnwan-operator"}
 #: what another tool writes: annotations, no address, no port
@@ -145,3 +146,19 @@ def test_backend_deletes_never_cascade(
         reg.delete_ns("prod")
     assert (calls["DeleteService"], calls["DeleteNamespace"]) == before
     assert len(reg.list_endp("prod", "web")) == 3
+
+
+def test_batches_write_only_what_their_listing_allows(
+    reg: ServiceDirectoryRegistry, raw: Any, servicedirectory_emulator: ServiceDirectoryEmulator
+) -> None:
+    add_bare(raw, reg)
+    name = f"{web(reg)}/endpoints/odd"
+    servicedirectory_emulator.put(sd.Endpoint(name=name, port=70000, annotations=OWNER))
+    listed = {e.name: e for e in reg.list_endp("prod", "web")}
+    del listed["billing"]  # as if listed before it was written
+    changes = EndpointChanges("prod", "web", delete=["e0", "billing", "odd"], current=listed)
+    failures = reg.apply_endpoint_changes(changes)
+    assert isinstance(failures.pop("billing"), errors.ConflictError)
+    assert isinstance(failures.pop("odd"), errors.EndpointNotOwnedError)
+    assert failures == {}
+    assert sorted(stored(raw, reg)) == ["billing", "e1", "e2", "odd"]

@@ -43,6 +43,7 @@ from servregistry.backends.base import (
     run_concurrently,
     split_url,
     url_option,
+    writes_not_in_listing,
 )
 from servregistry.model import Endpoint, Namespace, RegistryObject, Service
 from servregistry.registry import EndpointChanges
@@ -582,7 +583,7 @@ class CloudMapRegistry(BaseRegistry):
         current = changes.current
         if current is None:
             current = {e.name: e for e in self.list_endp(changes.ns_name, changes.serv_name)}
-        refused = _unlisted(changes, current)
+        refused = writes_not_in_listing(changes, current)
         failures = self._write_instances(
             serv_id,
             [n for n in changes.delete if n not in refused],
@@ -641,32 +642,6 @@ def _stored(cls: type[Namespace] | type[Service], data: dict[str, Any]) -> Any:
         names = {k: v for k, v in data.items() if k != "metadata"}
         reason = f"Cloud Map {cls.__name__.lower()} cannot be read: {exc}"
         return cls.stored(names, unreadable=reason)
-
-
-def _unlisted(
-    changes: EndpointChanges, current: Mapping[str, Endpoint]
-) -> dict[str, errors.ServiceRegistryError]:
-    """The writes of ``changes`` that the listing ``current`` does not allow, by name."""
-    where = f"{changes.ns_name}/{changes.serv_name}"
-    refused: dict[str, errors.ServiceRegistryError] = {}
-    for name in (*changes.delete, *(e.name for e in changes.update)):
-        listed = current.get(name)
-        if listed is None:
-            refused[name] = errors.ConflictError(
-                f"endpoint {name!r} of {where} is not in the listing this change was computed "
-                "from; not written"
-            )
-        elif listed.unreadable:
-            refused[name] = errors.EndpointNotOwnedError(
-                f"endpoint {name!r} of {where} cannot be read ({listed.unreadable}); left alone"
-            )
-    for endp in changes.create:
-        if endp.name in current:
-            refused[endp.name] = errors.AlreadyExistsError(
-                f"endpoint {endp.name!r} of {where} already exists (registering would overwrite "
-                "it); not written"
-            )
-    return refused
 
 
 @contextmanager

@@ -39,6 +39,7 @@ from servregistry.backends.base import (
     run_concurrently,
     split_url,
     url_option,
+    writes_not_in_listing,
 )
 from servregistry.model import Endpoint, Namespace, RegistryObject, Service
 from servregistry.registry import EndpointChanges
@@ -332,7 +333,13 @@ class ServiceDirectoryRegistry(BaseRegistry):
     def apply_endpoint_changes(
         self, changes: EndpointChanges
     ) -> dict[str, errors.ServiceRegistryError]:
-        """Deletes, updates and creates, ``concurrency`` calls at a time."""
+        """Deletes, updates and creates, ``concurrency`` calls at a time; only those the
+        listing they were computed from allows (``changes.current``, listed now when not
+        given): a write of an endpoint that was not listed, or could not be read, is not sent."""
+        current = changes.current
+        if current is None:
+            current = {e.name: e for e in self.list_endp(changes.ns_name, changes.serv_name)}
+        refused = writes_not_in_listing(changes, current)
         tasks: dict[str, Callable[[], object]] = {}
         for name in changes.delete:
             tasks[name] = partial(self.delete_endp, changes.ns_name, changes.serv_name, name)
@@ -340,9 +347,9 @@ class ServiceDirectoryRegistry(BaseRegistry):
             tasks[endp.name] = partial(self.update_endp, endp)
         for endp in changes.create:
             tasks[endp.name] = partial(self.create_endp, endp)
-        return run_concurrently(
-            self.concurrency, tasks, f"{changes.ns_name}/{changes.serv_name} endpoints"
-        )
+        label = f"{changes.ns_name}/{changes.serv_name} endpoints"
+        allowed = {name: task for name, task in tasks.items() if name not in refused}
+        return {**run_concurrently(self.concurrency, allowed, label), **refused}
 
 
 def _endpoint(ns_name: str, serv_name: str, found: Any) -> Endpoint:
