@@ -224,6 +224,7 @@ def test_ids_are_re_resolved_after_a_delete_and_recreate_elsewhere(
 ) -> None:
     assert reg.get_ns("prod").name == "prod"  # ids cached
     other = CloudMapRegistry(REGION, endpoint_url=cloudmap_server)
+    other.delete_serv("prod", "web")
     other.delete_ns("prod")
     other.create_ns(Namespace("prod", {"fresh": "yes"}))
     other.close()
@@ -279,3 +280,37 @@ def test_endpoint_sets_start_every_write_then_await_the_operations_together(
     assert writes == ["RegisterInstance"] * 12 + ["GetOperation"] * 24  # two rounds of polls
     # moto registered e07 at once; its operation's FAIL is what the caller is told
     assert len(reg.list_endp("prod", "web")) == 12
+
+
+@pytest.mark.parametrize(
+    ("obj", "field"),
+    [
+        (Namespace("prod2").model_copy(update={"name": "pr\udc80"}), "namespace.name"),
+        (Service("api", "prod", {"k": "\udc80"}), "service.metadata['k']"),
+        (Service("api", "prod").model_copy(update={"name": "a\udc80"}), "service.name"),
+    ],
+)
+def test_a_lone_surrogate_in_a_name_or_tag_is_refused_before_any_write(
+    reg: CloudMapRegistry, obj: Namespace | Service, field: str
+) -> None:
+    broker = Broker(reg)
+    with pytest.raises(errors.InvalidInputError) as caught:
+        broker.manage_ns(obj) if isinstance(obj, Namespace) else broker.manage_serv(obj)
+    assert caught.value.field == field
+    assert [n.name for n in reg.list_ns()] == ["prod"]
+    assert [s.name for s in reg.list_serv("prod")] == ["web"]
+
+
+def test_a_lone_surrogate_in_an_endpoint_set_is_refused_before_any_write(
+    reg: CloudMapRegistry,
+) -> None:
+    good = [Endpoint(f"e{i}", "prod", "web", "10.0.0.1", i) for i in range(3)]
+    bad = Endpoint("bad", "prod", "web", "10.0.0.2", 1).model_copy(
+        update={"metadata": {"path": "/srv/\udc80"}}
+    )
+    with pytest.raises(errors.InvalidInputError) as caught:
+        Broker(reg).manage_serv_endps("prod", "web", [*good, bad])
+    assert caught.value.field == "endpoint.metadata['path']"
+    assert reg.list_endp("prod", "web") == []
+    with pytest.raises(errors.NotFoundError):  # a read of such a name: not found, not a crash
+        reg.get_endp("prod", "web", "b\udc80")

@@ -91,6 +91,20 @@ def test_annotation_address_and_port_rules(client: Any, service: str) -> None:
         )
 
 
+def test_address_and_port_are_optional_as_in_the_api(client: Any, service: str) -> None:
+    bare = client.create_endpoint(
+        parent=service, endpoint_id="bare", endpoint=sd.Endpoint(annotations={"owner": "x"})
+    )
+    assert (bare.address, bare.port) == ("", 0)
+    listed = {e.name.rsplit("/", 1)[-1]: e for e in client.list_endpoints(parent=service)}
+    assert (listed["bare"].address, listed["bare"].port) == ("", 0)
+    updated = client.update_endpoint(
+        endpoint=sd.Endpoint(name=bare.name, port=8080),
+        update_mask=field_mask_pb2.FieldMask(paths=["port"]),
+    )
+    assert (updated.address, updated.port) == ("", 8080)
+
+
 def test_not_found_and_already_exists(client: Any, location: str, service: str) -> None:
     with pytest.raises(gexc.NotFound):
         client.get_namespace(name=f"{location}/namespaces/nope")

@@ -85,7 +85,7 @@ def test_deadlines_are_registry_timeouts() -> None:
         with pytest.raises(errors.RegistryTimeoutError):
             reg.get_ns("prod")
         with pytest.raises(errors.RegistryTimeoutError):
-            reg.list_ns()  # list calls too (seed §11 item 29)
+            reg.list_ns()  # list calls too (the pager fetches while iterating)
     finally:
         reg.close()
         slow.stop()
@@ -170,8 +170,8 @@ def test_endpoint_sets_report_their_plan_and_progress(
 
 
 def test_an_unreachable_registry_stops_an_endpoint_set_early() -> None:
-    """Nothing listens: the first writes time out, the rest are not attempted (and say so)
-    instead of each waiting out its own deadline."""
+    """Nothing listens: the first writes fail as unreachable, the rest are not attempted (and
+    say so) instead of each trying again."""
     reg = ServiceDirectoryRegistry(
         "p", "r", endpoint=f"127.0.0.1:{free_port()}", concurrency=2, timeout=0.3
     )
@@ -185,11 +185,46 @@ def test_an_unreachable_registry_stops_an_endpoint_set_early() -> None:
     reg.create_endp = counting_create  # type: ignore[method-assign]
     desired = [Endpoint(f"e{i:02d}", "prod", "web", "10.0.0.1", i) for i in range(20)]
     try:
-        failures = reg.apply_endpoint_changes(EndpointChanges("prod", "web", create=desired))
+        changes = EndpointChanges("prod", "web", create=desired, current={})
+        failures = reg.apply_endpoint_changes(changes)
     finally:
         reg.close()
     assert sorted(failures) == [e.name for e in desired]
-    assert all(isinstance(exc, errors.RegistryTimeoutError) for exc in failures.values())
+    assert all(isinstance(exc, errors.RegistryUnavailableError) for exc in failures.values())
     assert 1 <= len(attempted) <= 4
     skipped = [n for n, exc in failures.items() if str(exc).startswith("not attempted: ")]
     assert len(skipped) == 20 - len(attempted)
+
+
+def test_a_lone_surrogate_is_refused_before_any_write(
+    reg: ServiceDirectoryRegistry, servicedirectory_emulator: ServiceDirectoryEmulator
+) -> None:
+    """Text Python decoded with ``surrogateescape`` cannot be sent (it is not UTF-8). Before,
+    the other changes of the set were applied and then one write failed with a raw
+    UnicodeEncodeError; now the set is refused whole, naming the field. (``model_copy`` skips
+    the model's own checks, so this is the backend's rule at work.)"""
+    broker = Broker(reg)
+    desired = [Endpoint(f"e{i}", "prod", "web", "10.0.0.1", 80 + i) for i in range(4)]
+    assert broker.manage_serv_endps("prod", "web", desired) == {}
+    changed = [e.model_copy(update={"port": 9000}) for e in desired]
+    changed[2] = changed[2].model_copy(update={"metadata": {"path": "/srv/\udc80"}})
+    writes = ("CreateEndpoint", "UpdateEndpoint", "DeleteEndpoint")
+    before = {w: servicedirectory_emulator.calls[w] for w in writes}
+    with pytest.raises(errors.InvalidInputError) as caught:
+        broker.manage_serv_endps(
+            "prod", "web", [*changed, Endpoint("new", "prod", "web", "10.0.0.9", 1)]
+        )
+    assert caught.value.field == "endpoint.metadata"
+    assert "lone surrogate (U+DC80" in caught.value.rule
+    assert {w: servicedirectory_emulator.calls[w] for w in writes} == before
+    assert [e.port for e in reg.list_endp("prod", "web")] == [80, 81, 82, 83]
+
+    service = Service("api", "prod").model_copy(update={"metadata": {"note": "\udc80"}})
+    with pytest.raises(errors.InvalidInputError, match="U\\+DC80"):
+        broker.manage_serv(service)
+    with pytest.raises(errors.InvalidInputError, match="RFC 1035"):
+        broker.manage_serv(Service("api", "prod").model_copy(update={"name": "a\udc80"}))
+    assert [s.name for s in reg.list_serv("prod")] == ["web"]
+    # reads of such a name: an input error too, never a raw UnicodeEncodeError
+    with pytest.raises(errors.InvalidInputError, match="not valid Unicode"):
+        reg.get_serv("prod", "a\udc80")

@@ -9,11 +9,14 @@ import time
 from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 from urllib.parse import SplitResult, parse_qs, urlsplit
 
 from servregistry import errors
 from servregistry.model import Endpoint, RegistryObject, Service, unstorable
+
+if TYPE_CHECKING:  # registry.py imports this module
+    from servregistry.registry import EndpointChanges
 
 _T = TypeVar("_T")
 log = logging.getLogger("servregistry")
@@ -211,3 +214,45 @@ def run_concurrently(
                     now - started,
                 )
     return failures
+
+
+def refuse_children(
+    label: str, children: Collection[str], kind: str, error: type[errors.NotEmptyError]
+) -> None:
+    """Raise ``error`` naming ``children`` (of ``kind``, e.g. "instances"), if there are any:
+    a backend whose registry would delete a parent's children with it (or refuses a non-empty
+    parent) deletes only an empty parent, so it never takes a child it was not asked to."""
+    if children:
+        names = sorted(children)
+        shown = ", ".join(names[:10]) + (f", … ({len(names)} in all)" if len(names) > 10 else "")
+        raise error(f"{label} still holds {kind} ({shown}); not deleted")
+
+
+def writes_not_in_listing(
+    changes: EndpointChanges, current: Mapping[str, Endpoint]
+) -> dict[str, errors.ServiceRegistryError]:
+    """The writes of ``changes`` that the listing ``current`` they were computed from does not
+    allow, by name, each with its error: a delete or update of an endpoint that was not listed
+    (ConflictError) or could not be read (EndpointNotOwnedError, as for any foreign one), a
+    create of one that was (AlreadyExistsError). A backend sends none of them, so it never
+    removes or overwrites what the Broker did not list and find to be ours."""
+    where = f"{changes.ns_name}/{changes.serv_name}"
+    refused: dict[str, errors.ServiceRegistryError] = {}
+    for name in (*changes.delete, *(e.name for e in changes.update)):
+        listed = current.get(name)
+        if listed is None:
+            refused[name] = errors.ConflictError(
+                f"endpoint {name!r} of {where} is not in the listing this change was computed "
+                "from; not written"
+            )
+        elif listed.unreadable:
+            refused[name] = errors.EndpointNotOwnedError(
+                f"endpoint {name!r} of {where} cannot be read ({listed.unreadable}); left alone"
+            )
+    for endp in changes.create:
+        if endp.name in current:
+            refused[endp.name] = errors.AlreadyExistsError(
+                f"endpoint {endp.name!r} of {where} already exists (a create could overwrite it); "
+                "not written"
+            )
+    return refused

@@ -1,36 +1,50 @@
 """AWS Cloud Map (``servicediscovery``) as a registry, through boto3.
 
-Mapping (``cnwan-semantics.md`` §5): HTTP namespaces; HTTP services; namespace and service
+Mapping: HTTP namespaces; HTTP services; namespace and service
 metadata as tags; endpoints as instances whose id is the endpoint name, with
 ``AWS_INSTANCE_IPV4`` (or ``AWS_INSTANCE_IPV6``) and ``AWS_INSTANCE_PORT``, other metadata as
 custom attributes.
 
-The seed's defects are fixed (§11 items 17-25): metadata converges (removed keys are untagged);
+The seed's defects are fixed: metadata converges (removed keys are untagged);
 every list paginates; names resolve to ids through a per-process cache, dropped on writes and
 misses; asynchronous operations are polled with backoff under an overall deadline, ``FAIL`` and
 the deadline being errors, never success; throttling is retried (botocore's standard mode, then
-our own rounds with backoff) while a refused connection fails fast; deleting a service first
-deregisters its instances and deleting a namespace first deletes its services (the Broker has
-checked they are ours), since Cloud Map refuses non-empty parents.
-Endpoint sets register and deregister concurrently (a bounded pool) and await their operations
-together. Credentials come from boto3's own chain only.
+our own rounds with backoff) while a refused connection fails fast. Parents are removed child
+first: the Broker deregisters our instances and deletes our services, and the backend never
+deregisters an instance or deletes a service it was not asked to, so deleting a service or
+namespace that is not empty is a NotEmptyError (as Cloud Map itself answers).
+
+Every instance is listed as stored: one without an IP attribute (valid in an HTTP namespace) has
+an empty address, one without a port has port 0, and one we cannot decode at all (a port that is
+not a number) becomes a placeholder marked ``unreadable``, foreign by construction. Endpoint sets
+register and deregister concurrently (a bounded pool) and await their operations together; each
+write is checked against the listing it was computed from (a deregistration only of a listed,
+readable instance; a registration, which Cloud Map treats as an upsert, never over an instance
+that was not in it). Credentials come from boto3's own chain only; a missing credential, region
+or profile is an error that says how to provide it.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import random
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from functools import partial
 from typing import Any, TypeVar
 
 from servregistry import errors
 from servregistry.backends import cloudmap_rules
-from servregistry.backends.base import BaseRegistry, run_concurrently, split_url, url_option
+from servregistry.backends.base import (
+    BaseRegistry,
+    refuse_children,
+    run_concurrently,
+    split_url,
+    url_option,
+    writes_not_in_listing,
+)
 from servregistry.model import Endpoint, Namespace, RegistryObject, Service
 from servregistry.registry import EndpointChanges
 
@@ -55,6 +69,17 @@ _NOT_FOUND = {
     "ResourceNotFoundException",
 }
 _EXISTS = {"NamespaceAlreadyExists", "ServiceAlreadyExists"}
+#: error codes AWS uses for credentials it does not accept
+_CREDENTIALS_REFUSED = {
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "InvalidSignatureException",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "AccessDenied",
+    "AccessDeniedException",
+}
 #: error codes AWS uses for "slow down"
 _THROTTLED = {
     "ThrottlingException",
@@ -65,6 +90,13 @@ _THROTTLED = {
     "RequestThrottledException",
     "SlowDown",
 }
+#: how to give this backend what it needs to sign a request
+CREDENTIALS_FIX = (
+    "give boto3 credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE or the "
+    "registry's ?profile=NAME naming a profile of ~/.aws/config, or an instance or SSO role), "
+    "or point the registry at a local Cloud Map server with ?endpoint_url=URL (which accepts "
+    "any credentials)"
+)
 #: botocore's own attempts per call (transient errors, refused connections, throttling) ...
 BOTOCORE_ATTEMPTS = 3
 #: ... and how many times we repeat a call that is still throttled after them
@@ -163,7 +195,7 @@ class CloudMapRegistry(BaseRegistry):
         busy account slows us down while a refused connection fails in seconds."""
         for round_ in range(1, THROTTLED_ROUNDS + 1):
             try:
-                with _mapped():
+                with _mapped(self.region):
                     return getattr(self.client, operation)(**kwargs)
             except errors.BackendError as exc:
                 if round_ == THROTTLED_ROUNDS or not _throttled(exc):
@@ -312,7 +344,7 @@ class CloudMapRegistry(BaseRegistry):
         def get() -> Namespace:
             ns_id, arn = self._ns_ids(name)
             self._call("get_namespace", Id=ns_id)  # still there under this id?
-            return Namespace(name, self._tags(arn))
+            return _stored(Namespace, {"name": name, "metadata": self._tags(arn)})
 
         return self._with_ids(name, get)
 
@@ -325,7 +357,9 @@ class CloudMapRegistry(BaseRegistry):
             with self._ids_lock:
                 self._ids[("ns", ns["Name"])] = (ns["Id"], ns["Arn"])
             try:
-                result.append(Namespace(ns["Name"], self._tags(ns["Arn"])))
+                result.append(
+                    _stored(Namespace, {"name": ns["Name"], "metadata": self._tags(ns["Arn"])})
+                )
             except errors.NotFoundError:
                 continue  # deleted while we listed
         return sorted(result, key=lambda n: n.name)
@@ -351,13 +385,17 @@ class CloudMapRegistry(BaseRegistry):
         return ns
 
     def delete_ns(self, name: str) -> None:
+        """Delete an empty namespace. One that still holds services is a NamespaceNotEmptyError
+        and is kept: no service is deleted here (the Broker removes ours first)."""
         _need(name, errors.NamespaceNameNotProvidedError)
+        label = f"namespace {name!r}"
 
         def delete() -> str:
             ns_id, _arn = self._ns_ids(name)
-            for serv in self._services(name):
-                self._ignore_missing(partial(self.delete_serv, name, serv["Name"]))
-            return str(self._call("delete_namespace", Id=ns_id)["OperationId"])
+            services = [s["Name"] for s in self._services(name)]
+            refuse_children(label, services, "services", errors.NamespaceNotEmptyError)
+            with _not_empty(label, errors.NamespaceNotEmptyError):
+                return str(self._call("delete_namespace", Id=ns_id)["OperationId"])
 
         operation = self._with_ids(name, delete)
         self._forget("ns", name)
@@ -372,7 +410,8 @@ class CloudMapRegistry(BaseRegistry):
         def get() -> Service:
             serv_id, arn = self._serv_ids(ns_name, serv_name)
             self._call("get_service", Id=serv_id)  # still there under this id?
-            return Service(serv_name, ns_name, self._tags(arn))
+            data = {"name": serv_name, "ns_name": ns_name, "metadata": self._tags(arn)}
+            return _stored(Service, data)
 
         return self._with_ids(ns_name, get)
 
@@ -383,7 +422,12 @@ class CloudMapRegistry(BaseRegistry):
             with self._ids_lock:
                 self._ids[("serv", ns_name, serv["Name"])] = (serv["Id"], serv["Arn"])
             try:
-                result.append(Service(serv["Name"], ns_name, self._tags(serv["Arn"])))
+                data = {
+                    "name": serv["Name"],
+                    "ns_name": ns_name,
+                    "metadata": self._tags(serv["Arn"]),
+                }
+                result.append(_stored(Service, data))
             except errors.NotFoundError:
                 continue
         return sorted(result, key=lambda s: s.name)
@@ -426,16 +470,18 @@ class CloudMapRegistry(BaseRegistry):
         return serv
 
     def delete_serv(self, ns_name: str, serv_name: str) -> None:
+        """Delete a service without instances. One that still holds instances is a
+        ServiceNotEmptyError and is kept: no instance is deregistered here (the Broker
+        deregisters ours first, and only those it listed and found to be ours)."""
         _need_names(ns_name, serv_name)
+        label = f"service {ns_name}/{serv_name}"
         serv_id = self._with_ids(ns_name, lambda: self._serv_ids(ns_name, serv_name)[0])
-        names = [i["Id"] for i in self._pages("list_instances", "Instances", ServiceId=serv_id)]
-        failures = self._write_instances(serv_id, names, ())
-        if failures:
-            detail = "; ".join(f"{n}: {e}" for n, e in sorted(failures.items()))
-            raise errors.BackendError(
-                f"service {ns_name}/{serv_name} kept: deregistering failed: {detail}"
-            )
-        self._call("delete_service", Id=serv_id)
+        instances = self._pages("list_instances", "Instances", ServiceId=serv_id)
+        refuse_children(
+            label, [i["Id"] for i in instances], "instances", errors.ServiceNotEmptyError
+        )
+        with _not_empty(label, errors.ServiceNotEmptyError):
+            self._call("delete_service", Id=serv_id)
         self._forget("serv", ns_name, serv_name)
 
     # endpoints --------------------------------------------------------------------------------
@@ -459,10 +505,7 @@ class CloudMapRegistry(BaseRegistry):
                 InstanceId=endp_name,
             ),
         )
-        endp = _endpoint(ns_name, serv_name, instance["Instance"])
-        if endp is None:
-            raise errors.NotFoundError(f"endpoint {endp_name!r} has no address or port")
-        return endp
+        return _endpoint(ns_name, serv_name, instance["Instance"])
 
     def list_endp(self, ns_name: str, serv_name: str) -> list[Endpoint]:
         _need_names(ns_name, serv_name)
@@ -474,8 +517,7 @@ class CloudMapRegistry(BaseRegistry):
                 )
             ),
         )
-        found = (_endpoint(ns_name, serv_name, i) for i in instances)
-        return sorted((e for e in found if e is not None), key=lambda e: e.name)
+        return sorted((_endpoint(ns_name, serv_name, i) for i in instances), key=lambda e: e.name)
 
     def create_endp(self, endp: Endpoint) -> Endpoint:
         self.validate(endp)
@@ -531,9 +573,24 @@ class CloudMapRegistry(BaseRegistry):
         self, changes: EndpointChanges
     ) -> dict[str, errors.ServiceRegistryError]:
         """Deregister, update and create (RegisterInstance is an upsert) as one round of
-        requests, then await their operations together."""
+        requests, then await their operations together.
+
+        Each write is checked first against the listing the changes were computed from
+        (``changes.current``; listed now when not given): only a listed, readable instance is
+        deregistered or updated, and a create never lands on a listed instance. A write the
+        listing does not allow fails on its own endpoint and is not sent."""
         serv_id = self._parent_service(changes.ns_name, changes.serv_name)
-        return self._write_instances(serv_id, changes.delete, (*changes.update, *changes.create))
+        current = changes.current
+        if current is None:
+            current = {e.name: e for e in self.list_endp(changes.ns_name, changes.serv_name)}
+        refused = writes_not_in_listing(changes, current)
+        failures = self._write_instances(
+            serv_id,
+            [n for n in changes.delete if n not in refused],
+            [e for e in (*changes.update, *changes.create) if e.name not in refused],
+        )
+        failures.update(refused)
+        return failures
 
     def _write_instances(
         self, serv_id: str, deregister: Sequence[str], register: Sequence[Endpoint]
@@ -555,27 +612,46 @@ class CloudMapRegistry(BaseRegistry):
         failures.update(self._await(started))
         return failures
 
-    @staticmethod
-    def _ignore_missing(action: Callable[[], object]) -> None:
-        with suppress(errors.NotFoundError):
-            action()
 
-
-def _endpoint(ns_name: str, serv_name: str, instance: dict[str, Any]) -> Endpoint | None:
-    """An instance as an endpoint; None (skipped, as the seed did) without an IP or port."""
-    attributes = dict(instance.get("Attributes", {}))
-    address = attributes.pop(IPV4, None) or attributes.pop(IPV6, None)
-    attributes.pop(IPV6, None)
-    port = attributes.pop(PORT, None)
-    if not address or port is None:
-        return None
-    try:
-        ipaddress.ip_address(address)
-        number = int(port)
-    except ValueError:
-        return None
+def _endpoint(ns_name: str, serv_name: str, instance: dict[str, Any]) -> Endpoint:
+    """An instance as Cloud Map holds it. Without an IP attribute (valid in an HTTP namespace)
+    the address is empty, without a port attribute the port is 0; an instance whose port is not
+    a number, or that the model cannot hold, is an ``unreadable`` placeholder (foreign)."""
+    attributes = dict(instance.get("Attributes") or {})
+    ipv4, ipv6, port = attributes.pop(IPV4, ""), attributes.pop(IPV6, ""), attributes.pop(PORT, "0")
+    names = {"name": instance["Id"], "ns_name": ns_name, "serv_name": serv_name}
     metadata = {k: v for k, v in attributes.items() if not k.startswith("AWS_")}
-    return Endpoint(instance["Id"], ns_name, serv_name, address, number, metadata)
+    try:
+        number = int(port)
+        stored: Endpoint = Endpoint.stored(
+            {**names, "address": ipv4 or ipv6, "port": number, "metadata": metadata}
+        )
+    except ValueError as exc:  # InvalidInputError is one
+        reason = f"Cloud Map instance {instance['Id']!r} cannot be read: {exc}"
+        unreadable: Endpoint = Endpoint.stored(names, unreadable=reason)
+        return unreadable
+    return stored
+
+
+def _stored(cls: type[Namespace] | type[Service], data: dict[str, Any]) -> Any:
+    """A namespace or service as stored; a placeholder (``unreadable``) if the model refuses
+    what the registry holds."""
+    try:
+        return cls.stored(data)
+    except errors.InvalidInputError as exc:
+        names = {k: v for k, v in data.items() if k != "metadata"}
+        reason = f"Cloud Map {cls.__name__.lower()} cannot be read: {exc}"
+        return cls.stored(names, unreadable=reason)
+
+
+@contextmanager
+def _not_empty(label: str, error: type[errors.NotEmptyError]) -> Iterator[None]:
+    """Cloud Map's own "still has children" answer (a child appeared since we listed) as
+    ``error``."""
+    try:
+        yield
+    except errors.NotEmptyError as exc:
+        raise error(f"{label} is not empty; not deleted: {exc}") from exc
 
 
 def _tag_list(metadata: dict[str, str]) -> list[dict[str, str]]:
@@ -599,25 +675,66 @@ def _throttled(exc: errors.ServiceRegistryError) -> bool:
     )
 
 
+#: botocore errors that say credentials, a region or a profile are missing or unusable
+_SETUP_ERRORS: tuple[type[Exception], ...] = tuple(
+    getattr(botocore.exceptions, name)
+    for name in (
+        "NoCredentialsError",
+        "PartialCredentialsError",
+        "CredentialRetrievalError",
+        "TokenRetrievalError",
+        "SSOTokenLoadError",
+        "UnauthorizedSSOTokenError",
+        "NoAuthTokenError",
+    )
+    if hasattr(botocore.exceptions, name)
+)
+
+
 @contextmanager
-def _mapped() -> Iterator[None]:
-    """botocore errors → the servregistry error tree (the raw error as ``__cause__``)."""
+def _mapped(region: str) -> Iterator[None]:
+    """botocore errors → the servregistry error tree (the raw error as ``__cause__``); each
+    message names the registry and, where there is one, the fix."""
+    where = f"Cloud Map ({region})"
     try:
         yield
     except botocore.exceptions.ClientError as exc:
         error = exc.response.get("Error", {})
         code = str(error.get("Code", ""))
-        message = f"Cloud Map: {code}: {error.get('Message', '')}"
+        message = f"{where}: {code}: {error.get('Message', '')}"
         if code in _NOT_FOUND:
             raise errors.NotFoundError(message) from exc
         if code in _EXISTS:
             raise errors.AlreadyExistsError(message) from exc
+        if code == "ResourceInUse":
+            raise errors.NotEmptyError(message) from exc
         if code == "InvalidInput":
             raise errors.InvalidInputError(message, field="registry", rule=message) from exc
+        if code in _CREDENTIALS_REFUSED:
+            raise errors.BackendError(
+                f"{message}; the credentials were refused: {CREDENTIALS_FIX}"
+            ) from exc
         raise errors.BackendError(message) from exc
     except (botocore.exceptions.ConnectTimeoutError, botocore.exceptions.ReadTimeoutError) as exc:
-        raise errors.RegistryTimeoutError(f"Cloud Map: {exc}") from exc
+        raise errors.RegistryTimeoutError(f"{where}: {exc}") from exc
     except botocore.exceptions.EndpointConnectionError as exc:
-        raise errors.RegistryUnavailableError(f"Cloud Map: {exc}") from exc
+        raise errors.RegistryUnavailableError(f"{where}: {exc}") from exc
+    except botocore.exceptions.ProfileNotFound as exc:
+        raise errors.BackendError(
+            f"{where}: {exc}: name a profile of ~/.aws/config (or ~/.aws/credentials) in the "
+            "registry's ?profile=NAME or AWS_PROFILE, or drop the option to use the default chain"
+        ) from exc
+    except (botocore.exceptions.NoRegionError, botocore.exceptions.InvalidRegionError) as exc:
+        raise errors.BackendError(
+            f"{where}: {exc}: name an AWS region in the registry URL, cloudmap://REGION "
+            "(e.g. cloudmap://eu-west-1)"
+        ) from exc
+    except _SETUP_ERRORS as exc:
+        raise errors.BackendError(f"{where}: {exc}: {CREDENTIALS_FIX}") from exc
     except botocore.exceptions.BotoCoreError as exc:
-        raise errors.BackendError(f"Cloud Map: {exc}") from exc
+        raise errors.BackendError(f"{where}: {exc}") from exc
+    except UnicodeError as exc:
+        raise errors.InvalidInputError(
+            field="registry",
+            rule=f"{where}: a name or value is not valid Unicode text and cannot be sent ({exc})",
+        ) from exc

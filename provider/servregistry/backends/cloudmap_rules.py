@@ -1,8 +1,9 @@
 """What AWS Cloud Map accepts, checked before anything is written.
 
 Limits from the Cloud Map API reference (``CreateHttpNamespace``, ``CreateService``,
-``RegisterInstance``, ``TagResource``) and the Terraform provider's validation
-(``registry-iac-anchors.md`` §A). Each error names the field and the limit.
+``RegisterInstance``, ``TagResource``) and the Terraform provider's validation. Each error
+names the field and the limit. Every pattern is made of ASCII or word characters, so text that
+is not valid Unicode (a lone surrogate) is refused here too, before anything is sent.
 """
 
 from __future__ import annotations

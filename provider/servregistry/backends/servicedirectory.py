@@ -1,28 +1,46 @@
 """Google Cloud Service Directory as a registry, through the official client.
 
-Mapping (``cnwan-semantics.md`` §6): ``projects/P/locations/R/namespaces/NS[/services/S
+Mapping: ``projects/P/locations/R/namespaces/NS[/services/S
 [/endpoints/E]]``; namespace metadata in labels (whose rules are checked before writing: typical
 annotations cannot be labels, and say so); service and endpoint metadata in annotations;
-endpoint address and port as native fields, and read back (§11 item 28: no perpetual updates).
+endpoint address and port as native fields, and read back (an unchanged endpoint is never
+rewritten).
 
 Every gRPC error maps onto the error tree, list calls included (the pager fetches pages while
-iterating, §11 item 29): deadlines become RegistryTimeoutError; UNAVAILABLE is retried with
-backoff. Endpoint sets reconcile on a bounded pool. With ``endpoint`` set the client talks to
-that host without TLS or credentials (the emulator); without it, Application Default
-Credentials.
+iterating). ``timeout`` bounds each call, its retries included: a deadline is a
+RegistryTimeoutError; UNAVAILABLE is retried a few times with backoff (``UNAVAILABLE_ATTEMPTS``),
+so a registry that cannot be reached is a RegistryUnavailableError within a second or two, as
+for the other backends, not after the whole timeout. Endpoint sets reconcile on a bounded pool.
+
+Objects are read as stored: an endpoint without an address (the API allows one) is listed with
+an empty address, and one the model cannot hold becomes an ``unreadable`` placeholder, foreign
+by construction, so one odd endpoint never makes its service unreadable. A backend delete never
+takes a child with it: deleting a namespace that holds services, or a service that holds
+endpoints, is a NotEmptyError (the API itself would delete them all; the Broker removes what is
+ours first).
+
+With ``endpoint`` set the client talks to that host without TLS or credentials (the emulator);
+without it, Application Default Credentials, whose absence is an error saying how to set them.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from functools import partial
 from typing import Any
 
 from servregistry import errors
 from servregistry.backends import servicedirectory_rules as rules
-from servregistry.backends.base import BaseRegistry, run_concurrently, split_url, url_option
+from servregistry.backends.base import (
+    BaseRegistry,
+    refuse_children,
+    run_concurrently,
+    split_url,
+    url_option,
+    writes_not_in_listing,
+)
 from servregistry.model import Endpoint, Namespace, RegistryObject, Service
 from servregistry.registry import EndpointChanges
 
@@ -30,6 +48,7 @@ try:
     import grpc
     from google.api_core import exceptions as gexc
     from google.api_core import retry as gretry
+    from google.auth import exceptions as auth_exceptions
     from google.cloud import servicedirectory_v1 as sd
     from google.cloud.servicedirectory_v1.services.registration_service.transports import (
         RegistrationServiceGrpcTransport,
@@ -42,6 +61,17 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
     ) from exc
 
 __all__ = ["ServiceDirectoryRegistry"]
+
+#: attempts of a call answered UNAVAILABLE (a refused connection, a server restarting), within
+#: the call's timeout; backoff between them starts at 0.2 s and doubles (at most ~1.4 s in all)
+UNAVAILABLE_ATTEMPTS = 4
+#: how to give the client credentials, or do without them
+CREDENTIALS_FIX = (
+    "set Application Default Credentials (gcloud auth application-default login, or "
+    "GOOGLE_APPLICATION_CREDENTIALS=/path/to/service-account-key.json), or point the registry "
+    "at the Service Directory emulator with ?endpoint=HOST:PORT (servregistry emulate "
+    "servicedirectory)"
+)
 
 
 class ServiceDirectoryRegistry(BaseRegistry):
@@ -159,29 +189,34 @@ class ServiceDirectoryRegistry(BaseRegistry):
     # calls ------------------------------------------------------------------------------------
 
     def _call(self, method: str, parent_missing: str | None = None, **kwargs: Any) -> Any:
-        retry = gretry.Retry(
-            predicate=gretry.if_exception_type(gexc.ServiceUnavailable),
-            initial=0.1,
-            maximum=2.0,
-            timeout=self.timeout,
-        )
-        with _mapped(parent_missing):
+        """One call under the registry's timeout (its retries included), errors mapped."""
+        attempts = [0]
+
+        def unavailable(exc: Exception) -> bool:
+            attempts[0] += 1
+            return isinstance(exc, gexc.ServiceUnavailable) and attempts[0] < UNAVAILABLE_ATTEMPTS
+
+        retry = gretry.Retry(predicate=unavailable, initial=0.2, maximum=2.0, timeout=self.timeout)
+        with self._mapped(parent_missing):
             return getattr(self.client, method)(**kwargs, retry=retry, timeout=self.timeout)
 
     def _list(self, method: str, parent: str) -> list[Any]:
-        with _mapped(None):
+        with self._mapped(None):
             return list(self._call(method, request={"parent": parent, "page_size": self.page_size}))
+
+    def _mapped(self, parent_missing: str | None) -> AbstractContextManager[None]:
+        return _mapped(f"Service Directory ({self.project}/{self.region})", parent_missing)
 
     # namespaces -------------------------------------------------------------------------------
 
     def get_ns(self, name: str) -> Namespace:
         _need(name, errors.NamespaceNameNotProvidedError)
         found = self._call("get_namespace", name=self._ns(name))
-        return Namespace(name, dict(found.labels))
+        return _stored(Namespace, found.name, {}, {"metadata": dict(found.labels)})
 
     def list_ns(self) -> list[Namespace]:
         found = self._list("list_namespaces", self._location)
-        return [Namespace(_last(n.name), dict(n.labels)) for n in found]
+        return [_stored(Namespace, n.name, {}, {"metadata": dict(n.labels)}) for n in found]
 
     def create_ns(self, ns: Namespace) -> Namespace:
         self.validate(ns)
@@ -203,7 +238,12 @@ class ServiceDirectoryRegistry(BaseRegistry):
         return ns
 
     def delete_ns(self, name: str) -> None:
+        """Delete an empty namespace; one that holds services is a NamespaceNotEmptyError and
+        is kept (the API would delete its services and their endpoints with it)."""
         _need(name, errors.NamespaceNameNotProvidedError)
+        services = self._list("list_services", self._ns(name))
+        names = [_last(s.name) for s in services]
+        refuse_children(f"namespace {name!r}", names, "services", errors.NamespaceNotEmptyError)
         self._call("delete_namespace", name=self._ns(name))
 
     # services ---------------------------------------------------------------------------------
@@ -211,12 +251,11 @@ class ServiceDirectoryRegistry(BaseRegistry):
     def get_serv(self, ns_name: str, serv_name: str) -> Service:
         _need_names(ns_name, serv_name)
         found = self._call("get_service", name=self._serv(ns_name, serv_name))
-        return Service(serv_name, ns_name, dict(found.annotations))
+        return _service(ns_name, found)
 
     def list_serv(self, ns_name: str) -> list[Service]:
         _need(ns_name, errors.NamespaceNameNotProvidedError)
-        found = self._list("list_services", self._ns(ns_name))
-        return [Service(_last(s.name), ns_name, dict(s.annotations)) for s in found]
+        return [_service(ns_name, s) for s in self._list("list_services", self._ns(ns_name))]
 
     def create_serv(self, serv: Service) -> Service:
         self.validate(serv)
@@ -239,7 +278,13 @@ class ServiceDirectoryRegistry(BaseRegistry):
         return serv
 
     def delete_serv(self, ns_name: str, serv_name: str) -> None:
+        """Delete a service without endpoints; one that holds endpoints is a
+        ServiceNotEmptyError and is kept (the API would delete them with it)."""
         _need_names(ns_name, serv_name)
+        endpoints = self._list("list_endpoints", self._serv(ns_name, serv_name))
+        label = f"service {ns_name}/{serv_name}"
+        names = [_last(e.name) for e in endpoints]
+        refuse_children(label, names, "endpoints", errors.ServiceNotEmptyError)
         self._call("delete_service", name=self._serv(ns_name, serv_name))
 
     # endpoints --------------------------------------------------------------------------------
@@ -288,7 +333,13 @@ class ServiceDirectoryRegistry(BaseRegistry):
     def apply_endpoint_changes(
         self, changes: EndpointChanges
     ) -> dict[str, errors.ServiceRegistryError]:
-        """Deletes, updates and creates, ``concurrency`` calls at a time."""
+        """Deletes, updates and creates, ``concurrency`` calls at a time; only those the
+        listing they were computed from allows (``changes.current``, listed now when not
+        given): a write of an endpoint that was not listed, or could not be read, is not sent."""
+        current = changes.current
+        if current is None:
+            current = {e.name: e for e in self.list_endp(changes.ns_name, changes.serv_name)}
+        refused = writes_not_in_listing(changes, current)
         tasks: dict[str, Callable[[], object]] = {}
         for name in changes.delete:
             tasks[name] = partial(self.delete_endp, changes.ns_name, changes.serv_name, name)
@@ -296,23 +347,36 @@ class ServiceDirectoryRegistry(BaseRegistry):
             tasks[endp.name] = partial(self.update_endp, endp)
         for endp in changes.create:
             tasks[endp.name] = partial(self.create_endp, endp)
-        return run_concurrently(
-            self.concurrency, tasks, f"{changes.ns_name}/{changes.serv_name} endpoints"
-        )
+        label = f"{changes.ns_name}/{changes.serv_name} endpoints"
+        allowed = {name: task for name, task in tasks.items() if name not in refused}
+        return {**run_concurrently(self.concurrency, allowed, label), **refused}
 
 
 def _endpoint(ns_name: str, serv_name: str, found: Any) -> Endpoint:
+    """An endpoint as stored: without an address (the API allows it) the address is empty."""
+    data = {
+        "address": found.address,
+        "port": int(found.port),
+        "metadata": dict(found.annotations),
+    }
+    return _stored(Endpoint, found.name, {"ns_name": ns_name, "serv_name": serv_name}, data)
+
+
+def _service(ns_name: str, found: Any) -> Service:
+    data = {"metadata": dict(found.annotations)}
+    service: Service = _stored(Service, found.name, {"ns_name": ns_name}, data)
+    return service
+
+
+def _stored(cls: type[RegistryObject], name: str, parents: dict[str, str], data: Any) -> Any:
+    """``cls.stored`` of what the API returned for resource ``name``; if the model cannot hold
+    it, a placeholder marked ``unreadable`` (foreign by construction), never an error that makes
+    the whole listing fail."""
+    names = {"name": _last(name), **parents}
     try:
-        return Endpoint(
-            _last(found.name),
-            ns_name,
-            serv_name,
-            found.address,
-            int(found.port),
-            dict(found.annotations),
-        )
+        return cls.stored({**names, **data})
     except errors.InvalidInputError as exc:
-        raise errors.BackendError(f"endpoint {found.name} cannot be read: {exc}") from exc
+        return cls.stored(names, unreadable=f"Service Directory {name} cannot be read: {exc}")
 
 
 def _last(name: str) -> str:
@@ -330,24 +394,51 @@ def _need_names(ns_name: str, serv_name: str) -> None:
 
 
 @contextmanager
-def _mapped(parent_missing: str | None) -> Iterator[None]:
-    """google.api_core errors → the servregistry error tree (the raw error as ``__cause__``);
-    ``parent_missing`` turns NOT_FOUND into ParentNotFoundError (on a create)."""
+def _mapped(where: str, parent_missing: str | None) -> Iterator[None]:
+    """google.api_core and google.auth errors → the servregistry error tree (the raw error as
+    ``__cause__``), each message naming the registry ``where``; ``parent_missing`` turns
+    NOT_FOUND into ParentNotFoundError (on a create)."""
     try:
         yield
     except gexc.NotFound as exc:
         if parent_missing:
             raise errors.ParentNotFoundError(parent_missing) from exc
-        raise errors.NotFoundError(f"Service Directory: {exc.message}") from exc
+        raise errors.NotFoundError(f"{where}: {exc.message}") from exc
     except gexc.AlreadyExists as exc:
-        raise errors.AlreadyExistsError(f"Service Directory: {exc.message}") from exc
-    except (gexc.DeadlineExceeded, gexc.RetryError) as exc:
-        raise errors.RegistryTimeoutError(f"Service Directory: {exc}") from exc
+        raise errors.AlreadyExistsError(f"{where}: {exc.message}") from exc
+    except gexc.ServiceUnavailable as exc:
+        raise errors.RegistryUnavailableError(f"{where} cannot be reached: {exc.message}") from exc
+    except gexc.RetryError as exc:
+        if isinstance(exc.cause, gexc.ServiceUnavailable):
+            raise errors.RegistryUnavailableError(
+                f"{where} cannot be reached: {exc.cause.message} ({exc.message})"
+            ) from exc
+        raise errors.RegistryTimeoutError(f"{where}: {exc}") from exc
+    except gexc.DeadlineExceeded as exc:
+        raise errors.RegistryTimeoutError(f"{where} did not answer in time: {exc.message}") from exc
     except gexc.InvalidArgument as exc:
         raise errors.InvalidInputError(
-            f"Service Directory: {exc.message}", field="registry", rule=str(exc.message)
+            f"{where}: {exc.message}", field="registry", rule=str(exc.message)
+        ) from exc
+    except (gexc.Unauthenticated, gexc.PermissionDenied) as exc:
+        raise errors.BackendError(
+            f"{where}: {exc}; check the credentials and their roles on the project, or "
+            + CREDENTIALS_FIX
         ) from exc
     except gexc.GoogleAPIError as exc:
-        raise errors.BackendError(f"Service Directory: {exc}") from exc
+        raise errors.BackendError(f"{where}: {exc}") from exc
+    except auth_exceptions.DefaultCredentialsError as exc:
+        raise errors.BackendError(
+            f"{where}: no Google credentials were found: {CREDENTIALS_FIX}"
+        ) from exc
+    except auth_exceptions.GoogleAuthError as exc:
+        raise errors.BackendError(
+            f"{where}: the credentials cannot be used ({exc}): {CREDENTIALS_FIX}"
+        ) from exc
     except grpc.RpcError as exc:
-        raise errors.BackendError(f"Service Directory: {exc}") from exc
+        raise errors.BackendError(f"{where}: {exc}") from exc
+    except UnicodeError as exc:
+        raise errors.InvalidInputError(
+            field="registry",
+            rule=f"{where}: a name or value is not valid Unicode text and cannot be sent ({exc})",
+        ) from exc

@@ -3,7 +3,7 @@ and the emulator enforces it as the API does (INVALID_ARGUMENT). Each check retu
 the rule that was broken, in words.
 
 Sources: the Service Directory v1 API reference (resource ids, labels, annotations, address,
-port) and ``registry-iac-anchors.md`` §B.
+port).
 """
 
 from __future__ import annotations
@@ -68,6 +68,23 @@ def check_annotations(annotations: Mapping[str, str], limit: int) -> str | None:
                 f"annotation key {key!r}: the name must be 1-63 characters of letters, digits, "
                 "'-', '_' or '.', beginning and ending with a letter or digit"
             )
+        problem = check_text(annotations[key])
+        if problem:
+            return f"annotation {key!r} value: {problem}"
+    return None
+
+
+def check_text(value: str) -> str | None:
+    """Free text (an annotation value) must be encodable as UTF-8, as every string the API
+    carries is: a lone surrogate such as U+DC80 (what Python makes of undecodable bytes) is not."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = value[exc.start]
+        return (
+            f"{value!r} is not valid Unicode text: it holds a lone surrogate "
+            f"(U+{ord(bad):04X} at position {exc.start}), which cannot be encoded as UTF-8"
+        )
     return None
 
 

@@ -17,9 +17,11 @@ update masks (mutable fields only; an empty mask replaces them all; an unknown p
 INVALID_ARGUMENT); cascading deletes; ``order_by`` on ``name`` (``asc``/``desc``); ``filter`` in
 the subset :mod:`servregistry.emulators.sd_filter` documents. Not emulated: IAM methods, the
 ``network`` and ``uid`` semantics beyond a generated uid, locations other than the ones named.
-State is in memory and thread-safe; ``latency_ms`` delays every call (for benchmarks), and
-``fail_next(method, code, times)`` makes the next calls of one method fail with a status code
-(to test a client's retries and error handling).
+Address and port are optional, as in the API: an endpoint without them is stored with an empty
+address and port 0. State is in memory and thread-safe; ``latency_ms`` delays every call (for
+benchmarks), ``fail_next(method, code, times)`` makes the next calls of one method fail with a
+status code (to test a client's retries and error handling), and ``put(message)`` stores an
+object as given, unvalidated (to stand for what another client wrote).
 """
 
 from __future__ import annotations
@@ -111,6 +113,18 @@ class ServiceDirectoryEmulator:
         ``code`` before touching any state."""
         with self._lock:
             self._faults.setdefault(method, []).extend([code] * times)
+
+    def clear_faults(self) -> None:
+        """Drop the failures ``fail_next`` queued and that have not happened yet."""
+        with self._lock:
+            self._faults.clear()
+
+    def put(self, message: Any) -> None:
+        """Store ``message`` (a Namespace, Service or Endpoint carrying its full resource name)
+        as given, without the API's validation: it stands for data another or an older client
+        wrote, to test how a reader copes with it."""
+        with self._lock:
+            self._objects[message.name] = type(message)(message)
 
     def _fault(self, method: str) -> grpc.StatusCode | None:
         with self._lock:
