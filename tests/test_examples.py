@@ -37,13 +37,14 @@ def run_example(
     tmp.mkdir(exist_ok=True)
     done = subprocess.run(
         ["bash", str(REPO / "scripts" / "example"), name],
-        env={**os.environ, "TMPDIR": str(tmp), "NO_COLOR": "1", **env},
-        capture_output=True,
+        env={**os.environ, "TMPDIR": str(tmp), "NO_COLOR": "1", "COLUMNS": "250", **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,  # one stream, in order: the script's headings between steps
         text=True,
         timeout=900,
         check=False,
     )
-    return done, done.stdout + done.stderr
+    return done, done.stdout
 
 
 def section(out: str, title: str) -> str:

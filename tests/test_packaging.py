@@ -85,15 +85,20 @@ def test_sdist_holds_no_tests_and_builds_the_same_packages(dists: dict[str, Path
     assert any(n.startswith("sdk/pulumi_servregistry/") for n in names)
 
 
-def sdk_names() -> list[str]:
-    """Every name our packages take from the pulumi SDK: ``from pulumi.x import Y`` as
-    ``pulumi.x:Y``, and attribute chains on the ``pulumi`` module as ``pulumi:a.b``."""
-    found: set[str] = set()
+def sdk_uses() -> tuple[list[str], list[tuple[str, int, list[str]]]]:
+    """What our packages take from the pulumi SDK: every name (``from pulumi.x import Y`` as
+    ``pulumi.x:Y``; attribute chains on the ``pulumi`` module as ``pulumi:a.b``), and every call
+    of an imported name with its number of positional arguments and its keywords (so that a
+    signature the floor lacks, e.g. ``ReadResult(id, outs, inputs)``, is caught too)."""
+    names: set[str] = set()
+    calls: set[tuple[str, int, tuple[str, ...]]] = set()
     for path in [*REPO.glob("provider/servregistry/**/*.py"), *REPO.glob("sdk/**/*.py")]:
         tree = ast.parse(path.read_text())
+        imported: dict[str, str] = {}
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "pulumi":
-                found.update(f"{node.module}:{alias.name}" for alias in node.names)
+                for alias in node.names:
+                    imported[alias.asname or alias.name] = f"{node.module}:{alias.name}"
             elif isinstance(node, ast.Attribute):
                 chain: list[str] = []
                 inner: ast.expr = node
@@ -101,28 +106,49 @@ def sdk_names() -> list[str]:
                     chain.insert(0, inner.attr)
                     inner = inner.value
                 if isinstance(inner, ast.Name) and inner.id == "pulumi":
-                    found.add(f"pulumi:{'.'.join(chain)}")
-    return sorted(found)
+                    names.add(f"pulumi:{'.'.join(chain)}")
+        names.update(imported.values())
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id in imported
+                and not any(isinstance(a, ast.Starred) for a in node.args)
+                and all(k.arg for k in node.keywords)
+            ):
+                keywords = tuple(sorted(str(k.arg) for k in node.keywords))
+                calls.add((imported[node.func.id], len(node.args), keywords))
+    return sorted(names), [(s, n, list(k)) for s, n, k in sorted(calls)]
 
 
 CHECK_NAMES = textwrap.dedent(
     """
-    import importlib, json, sys
+    import importlib, inspect, json, sys
     import pulumi, pulumi.dynamic, pulumi.runtime
-    missing = []
-    for spec in json.loads(sys.argv[1]):
+
+    def resolve(spec):
         module, _, attrs = spec.partition(":")
+        obj = importlib.import_module(module)
+        for attr in attrs.split("."):
+            try:
+                obj = getattr(obj, attr)
+            except AttributeError:
+                obj = importlib.import_module(obj.__name__ + "." + attr)
+        return obj
+
+    names, calls = json.loads(sys.argv[1])
+    missing = []
+    for spec in names:
         try:
-            obj = importlib.import_module(module)
-            for attr in attrs.split("."):
-                try:
-                    obj = getattr(obj, attr)
-                except AttributeError:
-                    obj = importlib.import_module(obj.__name__ + "." + attr)
+            resolve(spec)
         except Exception as exc:
             missing.append(f"{spec} ({type(exc).__name__}: {exc})")
-    print(json.dumps({"version": pulumi.__version__ if hasattr(pulumi, "__version__") else "",
-                      "missing": missing}))
+    for spec, nargs, keywords in calls:
+        try:
+            inspect.signature(resolve(spec)).bind(*[None] * nargs, **dict.fromkeys(keywords))
+        except Exception as exc:
+            missing.append(f"{spec} called with {nargs} arguments and {keywords}: {exc}")
+    print(json.dumps({"missing": missing}))
     """
 )
 
@@ -135,9 +161,10 @@ def floor_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_the_sdk_names_we_use_exist_on_the_floor(floor_python: Path) -> None:
-    names = sdk_names()
+    names, calls = sdk_uses()
     assert "pulumi.output:Unknown" in names and "pulumi.dynamic:ConfigureRequest" in names
-    result = json.loads(run(floor_python, "-c", CHECK_NAMES, json.dumps(names)).strip())
+    assert ("pulumi.dynamic:ReadResult", 3, []) in calls
+    result = json.loads(run(floor_python, "-c", CHECK_NAMES, json.dumps([names, calls])).strip())
     assert result["missing"] == [], f"pulumi {FLOOR} lacks: {result['missing']}"
 
 
@@ -152,7 +179,7 @@ def test_installing_the_wheel_keeps_a_newer_pulumi(dists: dict[str, Path], tmp_p
     after = run(python, "-c", "from importlib.metadata import version; print(version('pulumi'))")
     assert after.strip() == version.strip()
     # and the SDK names we use exist on that newest SDK too
-    result = json.loads(run(python, "-c", CHECK_NAMES, json.dumps(sdk_names())).strip())
+    result = json.loads(run(python, "-c", CHECK_NAMES, json.dumps(sdk_uses())).strip())
     assert result["missing"] == [], f"pulumi {version.strip()} lacks: {result['missing']}"
     run(python, "-c", "import pulumi_servregistry, servregistry.cli")
 
