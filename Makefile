@@ -1,5 +1,7 @@
 # The two commands README.md leads with: `make demo` (main job) and `make test` (whole suite).
+# `make example-NAME` runs examples/NAME end to end against a throwaway local registry.
 .PHONY: demo test lint bench bench-cloud bootstrap
+.PHONY: example-local example-etcd example-cloudmap example-servicedirectory
 
 bootstrap:
 	bash scripts/bootstrap
@@ -9,6 +11,9 @@ demo:
 
 test:
 	bash scripts/test
+
+example-local example-etcd example-cloudmap example-servicedirectory:
+	bash scripts/example $(@:example-%=%)
 
 lint: bootstrap
 	.venv/bin/ruff check .

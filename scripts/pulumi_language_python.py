@@ -1,4 +1,5 @@
-"""A minimal Pulumi language host for Python programs (``pulumi-language-python``).
+"""A minimal Pulumi language host for Python programs (``pulumi-language-python``), the fallback
+``scripts/install-pulumi`` uses only when no official host is installed.
 
 Why it exists: the Go module of the upstream host
 (``github.com/pulumi/pulumi/sdk/python/cmd/pulumi-language-python/v3``) is not served by the Go
@@ -9,10 +10,18 @@ Python stubs ship in the ``pulumi`` wheel; this host implements the calls a ``pr
 upstream host does: ``python -u pulumi-language-python-exec --monitor ... PROGRAM`` (the exec
 script comes from the ``github.com/pulumi/pulumi/sdk/v3`` module, which the proxy does serve).
 
-Limits, on purpose: no dependency installation (``pulumi install``), no virtualenv or toolchain
-selection (the program runs with ``$PULUMI_PYTHON_CMD``, else the interpreter running this
-host), no code generation, no policy packs. Started by the engine as
-``pulumi-language-python ENGINE_ADDRESS``; prints its port on stdout, as every plugin does.
+Which Python runs the program follows the ``runtime.options`` of ``Pulumi.yaml`` as the
+upstream host does: ``toolchain`` (``pip``, ``uv``, ``poetry``; unset: ``uv`` when a ``uv.lock``
+is found from the program directory up, ``poetry`` for a ``poetry.lock``, else ``pip``) and
+``virtualenv`` (a directory, relative to the project root). With a virtualenv, the program runs
+with its ``bin/python``, its ``bin`` first on ``PATH`` and ``VIRTUAL_ENV`` set; a virtualenv that
+does not exist is an error naming it and the commands that create it. Without one (``pip``),
+the program runs with ``$PULUMI_PYTHON_CMD``, else the interpreter running this host.
+
+Limits, on purpose: no dependency installation (``pulumi install``; ``uv``/``poetry`` are not
+run to create or sync an environment), no code generation, no policy packs. Started by the
+engine as ``pulumi-language-python ENGINE_ADDRESS``; prints its port on stdout, as every plugin
+does.
 """
 
 from __future__ import annotations
@@ -27,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from google.protobuf import empty_pb2
+from google.protobuf import empty_pb2, json_format
 from pulumi.runtime.proto import language_pb2 as pb
 from pulumi.runtime.proto import language_pb2_grpc, plugin_pb2
 
@@ -38,6 +47,76 @@ BAIL_CODE = 32
 
 def _python() -> str:
     return os.environ.get("PULUMI_PYTHON_CMD") or sys.executable
+
+
+class ToolchainError(Exception):
+    """The program's Python cannot be found as ``Pulumi.yaml`` asks; the message says why."""
+
+
+def _search_up(start: Path, name: str) -> Path | None:
+    for folder in (start, *start.parents):
+        if (folder / name).exists():
+            return folder
+    return None
+
+
+def program_python(
+    options: dict[str, Any], root: Path, program_dir: Path
+) -> tuple[str, dict[str, str]]:
+    """The Python that runs the program and the environment to run it in, from the
+    ``runtime.options`` of ``Pulumi.yaml`` (see the module docstring)."""
+    toolchain = str(options.get("toolchain") or "").lower()
+    virtualenv = str(options.get("virtualenv") or "")
+    if toolchain not in ("", "pip", "uv", "poetry"):
+        raise ToolchainError(
+            f"Pulumi.yaml: runtime option toolchain is {toolchain!r}; known: pip, uv, poetry"
+        )
+    if not toolchain:
+        toolchain = (
+            "uv"
+            if _search_up(program_dir, "uv.lock")
+            else "poetry"
+            if _search_up(program_dir, "poetry.lock")
+            else "pip"
+        )
+    env = dict(os.environ)
+    if toolchain == "poetry":
+        done = subprocess.run(
+            ["poetry", "env", "info", "--path"],
+            cwd=program_dir,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0 or not done.stdout.strip():
+            raise ToolchainError(
+                "Pulumi.yaml: toolchain poetry, but `poetry env info --path` found no "
+                f"environment in {program_dir}: run `poetry install` there ({done.stderr.strip()})"
+            )
+        venv = Path(done.stdout.strip())
+    elif toolchain == "uv" and not virtualenv:
+        venv = (_search_up(root, "uv.lock") or _search_up(root, "pyproject.toml") or root) / ".venv"
+    elif virtualenv:
+        venv = Path(virtualenv) if os.path.isabs(virtualenv) else root / virtualenv
+    else:
+        return _python(), env
+    python = venv / "bin" / "python"
+    if not python.exists():
+        state = "is not a virtual environment" if venv.is_dir() else "does not exist"
+        make = (
+            "uv sync"
+            if toolchain == "uv"
+            else "poetry install"
+            if toolchain == "poetry"
+            else f"python3 -m venv {venv} && {venv}/bin/pip install -r requirements.txt"
+        )
+        raise ToolchainError(
+            f"Pulumi.yaml: the virtualenv {venv} ({toolchain}) {state}; create it with: {make}"
+        )
+    env.pop("PYTHONHOME", None)
+    env["PATH"] = os.pathsep.join([str(venv / "bin"), env.get("PATH", "")])
+    env["VIRTUAL_ENV"] = str(venv)
+    return str(python), env
 
 
 class LanguageHost(language_pb2_grpc.LanguageRuntimeServicer):
@@ -83,8 +162,15 @@ class LanguageHost(language_pb2_grpc.LanguageRuntimeServicer):
         info = request.info
         program_dir = info.program_directory or request.pwd or os.getcwd()
         entry = info.entry_point or request.program or "."
+        options = json_format.MessageToDict(info.options) if info.HasField("options") else {}
+        try:
+            python, env = program_python(
+                options, Path(info.root_directory or program_dir), Path(program_dir)
+            )
+        except ToolchainError as exc:
+            return pb.RunResponse(error=str(exc))
         args = [
-            _python(),
+            python,
             "-u",
             str(self.executor),
             "--monitor",
@@ -108,11 +194,8 @@ class LanguageHost(language_pb2_grpc.LanguageRuntimeServicer):
             entry,
             *request.args,
         ]
-        env = {
-            **os.environ,
-            "PULUMI_CONFIG": json.dumps(dict(request.config)),
-            "PULUMI_CONFIG_SECRET_KEYS": json.dumps(list(request.configSecretKeys)),
-        }
+        env["PULUMI_CONFIG"] = json.dumps(dict(request.config))
+        env["PULUMI_CONFIG_SECRET_KEYS"] = json.dumps(list(request.configSecretKeys))
         done = subprocess.run(args, cwd=program_dir, env=env, check=False)
         if done.returncode == 0:
             return pb.RunResponse()

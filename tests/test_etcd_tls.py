@@ -11,7 +11,8 @@ import pytest
 
 from servregistry import Namespace, errors, open_registry
 from servregistry.backends.etcd import EtcdRegistry
-from tests.fixtures.etcd import EtcdServer
+from servregistry.emulators.etcd import EtcdServer
+from tests.fixtures.etcd import start_etcd
 
 
 def _openssl(*args: str, cwd: Path) -> None:
@@ -35,7 +36,7 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def tls_server(tmp_path_factory: pytest.TempPathFactory, tls_files: Path) -> Iterator[str]:
-    server = EtcdServer(
+    server = start_etcd(
         tmp_path_factory.mktemp("etcd-tls"),
         "--cert-file",
         str(tls_files / "server.pem"),

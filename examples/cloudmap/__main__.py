@@ -1,21 +1,24 @@
-"""Register a service in AWS Cloud Map; credentials come from boto3's own chain.
+"""Register a service in AWS Cloud Map (an HTTP namespace); credentials come from boto3's chain.
 
-pulumi config set region eu-west-1
-pulumi config set endpointUrl http://127.0.0.1:5000   # optional: a local endpoint
+Settings are stack config in the ``servregistry`` namespace (any other key there, or in this
+project's own namespace, stops the program and names the key):
+
+    pulumi config set servregistry:registry cloudmap://eu-west-1
+    pulumi config set servregistry:registry 'cloudmap://eu-west-1?endpoint_url=http://127.0.0.1:5000'
+
+``make example-cloudmap`` runs it end to end against moto's server with dummy keys.
 """
 
 import pulumi
 
 import pulumi_servregistry as sr
+from servregistry.stack_config import check_program_config
 
-config = pulumi.Config()
-registry = sr.CloudMapRegistry(
-    region=config.get("region") or "us-east-1", endpoint_url=config.get("endpointUrl")
-)
+check_program_config()
 
-ns = sr.RegistryNamespace("inventory", name="inventory", registry=registry)
+ns = sr.RegistryNamespace("inventory", name="inventory")
 svc = sr.RegistryService(
-    "inventory-api", namespace=ns.name, name="api", metadata={"tier": "backend"}, registry=registry
+    "inventory-api", namespace=ns.name, name="api", metadata={"tier": "backend"}
 )
 sr.RegistryEndpointSet(
     "inventory-api-endpoints",
@@ -25,6 +28,5 @@ sr.RegistryEndpointSet(
         sr.EndpointArgs(address="10.1.0.5", port=8443),
         sr.EndpointArgs(address="2001:db8::5", port=8443),
     ],
-    registry=registry,
 )
 pulumi.export("namespace_id", ns.native_id)

@@ -1,29 +1,27 @@
 """Register a service in etcd under the CN-WAN layout.
 
-pulumi config set etcdEndpoints 127.0.0.1:2379
-pulumi config set --secret servregistry:etcdPassword ...   # only with etcd auth on
+Settings are stack config in the ``servregistry`` namespace (any other key there, or in this
+project's own namespace, stops the program and names the key):
+
+    pulumi config set servregistry:registry etcd://127.0.0.1:2379/service-registry/
+    pulumi config set --secret servregistry:etcdPassword ...   # only with etcd auth on
+
+``make example-etcd`` runs it end to end against a private etcd on a free loopback port.
 """
 
 import pulumi
 
 import pulumi_servregistry as sr
+from servregistry.stack_config import check_program_config
 
-config = pulumi.Config()
-registry = sr.EtcdRegistry(
-    endpoints=(config.get("etcdEndpoints") or "127.0.0.1:2379").split(","),
-    prefix=config.get("prefix"),
-    user=config.get("etcdUser"),
-)
+check_program_config()
 
-ns = sr.RegistryNamespace("orders", name="orders", registry=registry)
-svc = sr.RegistryService(
-    "orders-http", namespace=ns.name, name="http", metadata={"proto": "http"}, registry=registry
-)
+ns = sr.RegistryNamespace("orders", name="orders")
+svc = sr.RegistryService("orders-http", namespace=ns.name, name="http", metadata={"proto": "http"})
 sr.RegistryEndpointSet(
     "orders-http-endpoints",
     namespace=ns.name,
     service=svc.name,
     endpoints=[{"address": "192.0.2.10", "port": 80}, {"address": "192.0.2.11", "port": 80}],
-    registry=registry,
 )
 pulumi.export("service_key", svc.native_id)

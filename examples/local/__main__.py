@@ -1,12 +1,20 @@
-"""A payments namespace with an API service and three endpoints, in the registry named by the
-stack config ``servregistry:registry`` (``make demo`` points it at an embedded SQLite file)."""
+"""A payments namespace with an API service and three endpoints, in the embedded SQLite
+registry (or any other: the registry is a URL).
+
+Settings are stack config in the ``servregistry`` namespace (any other key there, or in this
+project's own namespace, stops the program and names the key):
+
+    pulumi config set servregistry:registry sqlite:///$PWD/registry.db
+
+``make example-local`` runs it end to end on a throwaway file; ``make demo`` keeps its file.
+"""
 
 import pulumi
 
 import pulumi_servregistry as sr
+from servregistry.stack_config import check_program_config
 
-config = pulumi.Config("demo")
-replicas = config.get_int("replicas") or 3
+check_program_config()
 
 payments = sr.RegistryNamespace("payments", name="payments", metadata={"team": "payments"})
 
@@ -14,7 +22,7 @@ api = sr.RegistryService(
     "payments-api",
     namespace=payments.name,
     name="api",
-    metadata={"cnwan.io/traffic-profile": "standard", "version": config.get("version") or "v1"},
+    metadata={"cnwan.io/traffic-profile": "standard", "version": "v1"},
 )
 
 endpoints = sr.RegistryEndpointSet(
@@ -23,7 +31,7 @@ endpoints = sr.RegistryEndpointSet(
     service=api.name,
     endpoints=[
         sr.EndpointArgs(address=f"10.0.0.{10 + i}", port=8080, metadata={"zone": f"zone-{i % 2}"})
-        for i in range(replicas)
+        for i in range(3)
     ],
 )
 

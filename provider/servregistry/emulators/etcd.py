@@ -1,0 +1,140 @@
+"""A private etcd (the ``etcd`` binary, e.g. Debian's ``etcd-server``) on free loopback ports.
+
+Used by the tests, the benchmarks and ``servregistry emulate etcd``: it keeps its data in a
+directory of the caller's choosing, listens on ``127.0.0.1`` only, and is stopped with
+``stop()`` (or by leaving a ``with`` block).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from servregistry.emulators import EmulatorError
+from servregistry.emulators.ports import free_port
+
+__all__ = ["EmulatorError", "EtcdServer"]
+
+#: seconds a fresh etcd gets to answer its first request
+READY_TIMEOUT = 30.0
+_ATTEMPTS = 3
+
+
+class EtcdServer:
+    """A running etcd whose ``client_url`` is ``HOST:PORT`` (``127.0.0.1`` and a free port by
+    default).
+
+    Starting it raises EmulatorError when ``etcd`` is not installed, exits, or does not answer
+    within READY_TIMEOUT seconds. A free port taken between choosing and binding it is retried
+    with fresh ports (three attempts). ``extra_args`` go to etcd as they are.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *extra_args: str,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        scheme: str = "http",
+        ca_cert: str | None = None,
+    ) -> None:
+        # scheme "https" with ``--cert-file``/``--key-file`` in extra_args serves TLS; ca_cert is
+        # what our readiness check trusts
+        self.scheme = scheme
+        self.ca_cert = ca_cert
+        binary = shutil.which("etcd")
+        if binary is None:
+            raise EmulatorError(
+                "etcd is not installed: apt-get install etcd-server (scripts/bootstrap does)"
+            )
+        data_dir.mkdir(parents=True, exist_ok=True)
+        for attempt in range(_ATTEMPTS):
+            self.port = port or free_port(host)
+            self.client_url = f"{host}:{self.port}"
+            peer = f"http://{host}:{free_port(host)}"
+            self.log_path = data_dir / f"etcd-{attempt}.log"
+            self.log = self.log_path.open("wb")
+            self.process = subprocess.Popen(
+                [
+                    binary,
+                    "--name",
+                    "local",
+                    "--data-dir",
+                    str(data_dir / f"data-{attempt}"),
+                    "--listen-client-urls",
+                    f"{scheme}://{self.client_url}",
+                    "--advertise-client-urls",
+                    f"{scheme}://{self.client_url}",
+                    "--listen-peer-urls",
+                    peer,
+                    "--initial-advertise-peer-urls",
+                    peer,
+                    "--initial-cluster",
+                    f"local={peer}",
+                    *extra_args,
+                ],
+                stdout=self.log,
+                stderr=subprocess.STDOUT,
+            )
+            if self._wait_ready(last=bool(port) or attempt == _ATTEMPTS - 1):
+                return
+
+    @property
+    def url(self) -> str:
+        """The registry URL of this server (default prefix)."""
+        return f"etcd://{self.client_url}/"
+
+    def _wait_ready(self, last: bool) -> bool:
+        """True once etcd answers; False if it lost a port race and ``last`` is false (the
+        caller tries other ports); otherwise EmulatorError pointing at etcd's log."""
+        from servregistry.backends.etcd import EtcdRegistry
+
+        registry = EtcdRegistry([self.client_url], timeout=1.0, ca_cert=self.ca_cert)
+        deadline = time.monotonic() + READY_TIMEOUT
+        try:
+            while True:
+                if self.process.poll() is not None:
+                    self.log.close()
+                    if "address already in use" in self.log_path.read_text() and not last:
+                        return False
+                    raise EmulatorError(
+                        f"etcd exited with {self.process.returncode}; see {self.log_path}"
+                    )
+                try:
+                    registry.list_ns()
+                    return True
+                except Exception:
+                    if time.monotonic() > deadline:
+                        self.stop()
+                        raise EmulatorError(
+                            f"etcd did not answer within {READY_TIMEOUT:g} s; see {self.log_path}"
+                        ) from None
+                    time.sleep(0.1)
+        finally:
+            registry.close()
+
+    def stop(self) -> None:
+        """Stop etcd (SIGTERM, then SIGKILL after 10 s) and close its log."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
