@@ -286,7 +286,10 @@ def test_endpoint_sets_start_every_write_then_await_the_operations_together(
     ("obj", "field"),
     [
         (Namespace("prod2").model_copy(update={"name": "pr\udc80"}), "namespace.name"),
-        (Service("api", "prod", {"k": "\udc80"}), "service.metadata['k']"),
+        (
+            Service("api", "prod").model_copy(update={"metadata": {"k": "\udc80"}}),
+            "service.metadata['k']",
+        ),
         (Service("api", "prod").model_copy(update={"name": "a\udc80"}), "service.name"),
     ],
 )

@@ -193,7 +193,7 @@ def test_no_error_repeats_url_credentials(url: str) -> None:
     with pytest.raises(errors.InvalidInputError) as caught:
         open_registry(url)
     assert "hunter2" not in str(caught.value) and "admin" not in str(caught.value)
-    assert "sqlite:///absolute/path.db" in str(caught.value)
+    assert "credentials" in str(caught.value)
     result = runner.invoke(app, ["ls", url])
     assert result.exit_code == 1 and "hunter2" not in result.output
 

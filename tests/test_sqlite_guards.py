@@ -45,8 +45,13 @@ def in_another_process(path: Path, code: str) -> None:
 
 
 def endp(name: str, address: str = "10.0.0.1", port: int = 80) -> Endpoint:
-    """One of team A's endpoints."""
+    """One of team A's endpoints, as stored (with A's owner pair)."""
     return Endpoint(name, "prod", "web", address, port, {"owner": "team-a"})
+
+
+def wanted(name: str, address: str = "10.0.0.1", port: int = 80) -> Endpoint:
+    """An endpoint as declared to a Broker (which adds its owner pair itself)."""
+    return Endpoint(name, "prod", "web", address, port)
 
 
 @pytest.fixture
@@ -99,7 +104,7 @@ def test_the_broker_never_overwrites_or_deletes_an_endpoint_replaced_after_its_r
     """The reproduction: A reads x as its own; another process removes x and B registers its
     own x; A's reconcile then deletes (A no longer wants x) or updates (A wants x elsewhere)."""
     broker = Broker(reg_a, A)
-    assert broker.manage_serv_endps("prod", "web", [endp("x"), endp("y")]) == {}
+    assert broker.manage_serv_endps("prod", "web", [wanted("x"), wanted("y")]) == {}
     snapshot: dict[str, Any] = {}
 
     def meanwhile() -> None:
@@ -107,8 +112,10 @@ def test_the_broker_never_overwrites_or_deletes_an_endpoint_replaced_after_its_r
         snapshot.update(dump(path, where=owned_by("team-b")))
 
     before(reg_a, "apply_endpoint_changes", meanwhile)
-    wanted = [] if a_then_wants == "nothing" else [endp("x", "10.0.0.7"), endp("y", "10.0.0.7")]
-    failures = broker.manage_serv_endps("prod", "web", wanted)
+    declared = (
+        [] if a_then_wants == "nothing" else [wanted("x", "10.0.0.7"), wanted("y", "10.0.0.7")]
+    )
+    failures = broker.manage_serv_endps("prod", "web", declared)
 
     assert list(failures) == ["x"]
     assert isinstance(failures["x"], errors.ConflictError)
@@ -124,7 +131,7 @@ def test_the_broker_never_overwrites_or_deletes_an_endpoint_replaced_after_its_r
         assert reg_a.get_endp("prod", "web", "y").address == "10.0.0.7"
     assert foreign_writes(audit) == []
     # the next reconcile sees B's x and reports it as foreign
-    again = broker.manage_serv_endps("prod", "web", wanted)
+    again = broker.manage_serv_endps("prod", "web", declared)
     assert list(again) == ["x"] and isinstance(again["x"], errors.EndpointNotOwnedError)
     assert dump(path, where=owned_by("team-b")) == snapshot
 
@@ -196,7 +203,7 @@ def test_removing_a_service_never_cascades_over_an_endpoint_added_after_the_read
     """A removes its service (force): it lists the endpoints, deletes its own, then deletes the
     service. Between the list and the service's delete, B registers an endpoint in it."""
     broker = Broker(reg_a, A)
-    broker.manage_serv_endps("prod", "web", [endp("a1")])
+    broker.manage_serv_endps("prod", "web", [wanted("a1")])
     add = """
         b1 = Endpoint('b1', 'prod', 'web', '10.9.9.9', 1)
         assert 'b1' not in Broker(reg, B).manage_serv_endps('prod', 'web', [b1])
@@ -248,7 +255,7 @@ def test_a_batch_applied_in_another_thread_compares_what_the_broker_read(
 ) -> None:
     """The thread applying the batch never read it: the guard is the object the Broker passed
     (``EndpointChanges.current``), compared with the row by content."""
-    Broker(reg_a, A).manage_serv_endps("prod", "web", [endp("x"), endp("y")])
+    Broker(reg_a, A).manage_serv_endps("prod", "web", [wanted("x"), wanted("y")])
     current = {e.name: e for e in reg_a.list_endp("prod", "web")}
     in_another_process(path, REPLACE_X_BY_B)
     result: dict[str, errors.ServiceRegistryError] = {}

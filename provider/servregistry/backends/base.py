@@ -70,7 +70,8 @@ def split_url(
 def _urlsplit(url: str) -> SplitResult:
     try:
         parts = urlsplit(url)
-        parts.port  # noqa: B018 - a malformed port raises here
+        if "," not in parts.netloc:  # a member list (etcd) is split and checked by its backend
+            parts.port  # noqa: B018 - a malformed port raises here
     except ValueError as exc:
         raise errors.InvalidInputError(
             field="registry", rule=f"malformed registry URL ({exc})"
