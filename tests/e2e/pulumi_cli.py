@@ -40,10 +40,12 @@ PROGRAM = textwrap.dedent(
 
 RESOURCES_PROGRAM = textwrap.dedent(
     '''
-    """Declares the resources the stack config ``resources`` (a JSON list) lists, in order, each
-    depending on the ones before it: ``{"kind": "ns" | "svc" | "eps", "name": <logical name>,
-    "args": {...}, "aliases": [<old names>], "delete_before_replace": bool,
-    "replace_on_changes": [...]}``. Tests change the config between runs instead of the code."""
+    """Declares, in each registry of the stack config ``registries`` (a JSON map suffix → URL),
+    the resources the stack config ``resources`` (a JSON list) lists, named
+    ``<name>-<suffix>``, each depending on the ones before it in its registry: ``{"kind": "ns" |
+    "svc" | "eps", "name": <logical name>, "args": {...}, "aliases": [<old names>],
+    "delete_before_replace": bool, "replace_on_changes": [...]}``. Tests change the config
+    between runs instead of the code."""
     import json
 
     import pulumi
@@ -53,15 +55,20 @@ RESOURCES_PROGRAM = textwrap.dedent(
     KINDS = {
         "ns": sr.RegistryNamespace, "svc": sr.RegistryService, "eps": sr.RegistryEndpointSet
     }
-    declared: list[pulumi.Resource] = []
-    for item in json.loads(pulumi.Config().require("resources")):
-        opts = pulumi.ResourceOptions(
-            depends_on=list(declared),
-            aliases=[pulumi.Alias(name=old) for old in item.get("aliases", [])],
-            delete_before_replace=item.get("delete_before_replace"),
-            replace_on_changes=item.get("replace_on_changes"),
-        )
-        declared.append(KINDS[item["kind"]](item["name"], opts=opts, **item["args"]))
+    config = pulumi.Config()
+    for suffix, url in json.loads(config.require("registries")).items():
+        declared: list[pulumi.Resource] = []
+        for item in json.loads(config.require("resources")):
+            opts = pulumi.ResourceOptions(
+                depends_on=list(declared),
+                aliases=[pulumi.Alias(name=f"{old}-{suffix}") for old in item.get("aliases", [])],
+                delete_before_replace=item.get("delete_before_replace"),
+                replace_on_changes=item.get("replace_on_changes"),
+            )
+            resource = KINDS[item["kind"]](
+                f"{item['name']}-{suffix}", opts=opts, registry=url, **item["args"]
+            )
+            declared.append(resource)
     '''
 )
 
