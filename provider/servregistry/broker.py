@@ -10,6 +10,13 @@ Semantics follow the seed (``cnwan-semantics.md`` §2) with these deliberate cha
 * an optional *stack* pair (e.g. ``pulumi-stack: proj_dev``) narrows ownership: with it set, an
   object is ours only if it carries both our owner pair and our stack pair. The metadata
   comparison ignores both pairs;
+* an optional *holder* pair (e.g. ``pulumi-resource: eps-3f9a1c2b7d4e``) says which one of the
+  stack's resources declares an object. It never widens ownership (the owner and stack pairs
+  still decide what is ours); it narrows what a caller may delete: writing a declared object
+  takes it over from another holder of the same stack (the object gets our holder pair), while
+  removals and endpoint-set reconciliation leave alone what another holder of the stack has
+  (see ``docs/ownership.md``). An object of ours without any holder pair (written before
+  holders existed) counts as held by whoever declares it;
 * removals check that the parent is ours before touching any child (seed §11 item 3), delete our
   children one by one before the parent (so a backend that refuses non-empty parents works, and a
   service holding a foreign endpoint is never cascaded away), and report child failures instead
@@ -57,7 +64,9 @@ class Broker:
     ``owner`` is the pair written on everything we create and required on everything we change
     or delete; an empty key or value falls back to ``owner`` / ``cnwan-operator``.
     ``persistent_metadata`` pairs are added to services only, after (and over) user metadata.
-    ``stack``, when given, is a second pair we write and require (see the module docstring).
+    ``stack``, when given, is a second pair we write and require; ``holder``, when given, a third
+    pair we write, that decides which of the stack's objects this caller may remove (see the
+    module docstring).
     """
 
     def __init__(
@@ -66,6 +75,7 @@ class Broker:
         owner: MetadataPair = DEFAULT_OWNER,
         persistent_metadata: Iterable[MetadataPair] = (),
         stack: MetadataPair | None = None,
+        holder: MetadataPair | None = None,
     ) -> None:
         if registry is None:
             raise errors.RegistryNotProvidedError()
@@ -75,6 +85,7 @@ class Broker:
         )
         self.persistent_metadata = tuple(persistent_metadata)
         self.stack = stack
+        self.holder = holder
 
     # ownership ------------------------------------------------------------------------------
 
@@ -87,9 +98,31 @@ class Broker:
     def _marks(self) -> tuple[MetadataPair, ...]:
         return (self.owner,) if self.stack is None else (self.owner, self.stack)
 
+    @property
+    def _stamps(self) -> tuple[MetadataPair, ...]:
+        return self._marks if self.holder is None else (*self._marks, self.holder)
+
     def owns(self, obj: RegistryObject) -> bool:
         """Whether ``obj`` carries our owner pair (and our stack pair, when one is set)."""
         return all(obj.has(mark) for mark in self._marks)
+
+    def holder_of(self, obj: RegistryObject) -> str | None:
+        """The value of ``obj``'s holder pair (``None`` without one, or without a holder key)."""
+        return None if self.holder is None else obj.metadata.get(self.holder.key)
+
+    def holds(self, obj: RegistryObject, legacy: bool = True) -> bool:
+        """Whether ``obj`` is ours and held by us: it carries our holder pair, or (when
+        ``legacy``) no holder pair at all. Without a holder set, the same as :meth:`owns`."""
+        if not self.owns(obj):
+            return False
+        if self.holder is None:
+            return True
+        held_by = self.holder_of(obj)
+        return held_by == self.holder.value or (legacy and held_by is None)
+
+    def held_elsewhere(self, obj: RegistryObject) -> bool:
+        """Whether ``obj`` is ours but held by another of the stack's resources."""
+        return self.owns(obj) and not self.holds(obj)
 
     def describe_owner(self, obj: RegistryObject) -> str:
         """Say who owns ``obj`` in words, for error messages."""
@@ -100,25 +133,32 @@ class Broker:
                 parts.append(f"it has no {mark.key!r} key")
             elif value != mark.value:
                 parts.append(f"{mark.key}={value!r}, not {mark.value!r}")
-        return "; ".join(parts) if parts else f"owned by us ({self.owner.key}={self.owner.value})"
+        if parts:
+            return "; ".join(parts)
+        if self.held_elsewhere(obj) and self.holder is not None:
+            return (
+                f"held by another resource of this stack ({self.holder.key}={self.holder_of(obj)})"
+            )
+        return f"owned by us ({self.owner.key}={self.owner.value})"
 
     def same_metadata(self, a: Mapping[str, str], b: Mapping[str, str]) -> bool:
-        """Compare two metadata maps, ignoring our owner (and stack) pair where present."""
+        """Compare two metadata maps, ignoring our owner, stack and holder pairs."""
         return self.user_metadata(a) == self.user_metadata(b)
 
     def user_metadata(self, metadata: Mapping[str, str]) -> dict[str, str]:
-        """``metadata`` without our owner (and stack) pair."""
+        """``metadata`` without our owner (and stack) pair, and without any holder pair."""
         marks = {m.key: m.value for m in self._marks}
-        return {k: v for k, v in metadata.items() if marks.get(k) != v}
+        holder_key = None if self.holder is None else self.holder.key
+        return {k: v for k, v in metadata.items() if marks.get(k) != v and k != holder_key}
 
     def _stamp(self, metadata: Mapping[str, str], *extra: MetadataPair) -> dict[str, str]:
         stamped = dict(metadata)
-        for pair in (*self._marks, *extra):
+        for pair in (*self._stamps, *extra):
             stamped[pair.key] = pair.value
         return stamped
 
     def stamp(self, obj: RegistryObject) -> RegistryObject:
-        """``obj`` as we write it: with our owner (and stack) pair, and for a service the
+        """``obj`` as we write it: with our owner (stack, holder) pairs, and for a service the
         persistent metadata. ``obj`` itself is not changed."""
         extra = self.persistent_metadata if isinstance(obj, Service) else ()
         return obj.model_copy(update={"metadata": self._stamp(obj.metadata, *extra)})
@@ -189,14 +229,20 @@ class Broker:
                 current = get()  # lost a create race: carry on as if it had existed
         if not self.owns(current):
             return current
-        if self.same_metadata(desired.metadata, current.metadata):
+        if self.holds(current, legacy=False) and self.same_metadata(
+            desired.metadata, current.metadata
+        ):
             return current
-        return update(desired)
+        return update(desired)  # a change, or a take-over from another holder of the stack
 
     # endpoints --------------------------------------------------------------------------------
 
     def manage_serv_endps(
-        self, ns_name: str, serv_name: str, endpoints: Iterable[Endpoint | None] | None
+        self,
+        ns_name: str,
+        serv_name: str,
+        endpoints: Iterable[Endpoint | None] | None,
+        previous: Iterable[str] = (),
     ) -> EndpointErrors:
         """Make the service's endpoints we own equal ``endpoints``; never touch foreign ones.
 
@@ -207,6 +253,11 @@ class Broker:
         ``ns_name``/``serv_name`` whatever its own fields say. An empty list removes every
         endpoint we own. Returns a map endpoint name → error: each foreign endpoint of the
         service (``EndpointNotOwnedError``, left alone) and each write that failed.
+
+        With a holder set, only the endpoints we hold are removed: those with our holder pair,
+        and those without any holder pair whose names are in ``previous`` (what the caller
+        declared before). Endpoints of ours held by another of the stack's resources are
+        neither removed nor reported, unless declared here: then they are taken over.
         """
         reg = self._registry()
         _require_names(ns_name, serv_name)
@@ -224,6 +275,8 @@ class Broker:
         create: list[Endpoint] = []
         update: list[Endpoint] = []
         delete: list[str] = []
+        previous = set(previous)
+        held_elsewhere = 0
         for registered in current:
             wanted = desired.pop(registered.name, None)
             if not self.owns(registered):
@@ -232,8 +285,13 @@ class Broker:
                     f"({self.describe_owner(registered)}); left alone"
                 )
             elif wanted is None:
-                delete.append(registered.name)
-            elif not self._same_endpoint(wanted, registered):
+                if self.holds(registered, legacy=registered.name in previous):
+                    delete.append(registered.name)
+                else:
+                    held_elsewhere += 1
+            elif not (
+                self.holds(registered, legacy=False) and self._same_endpoint(wanted, registered)
+            ):
                 update.append(wanted)
         create.extend(desired.values())
         changes = EndpointChanges(
@@ -243,14 +301,15 @@ class Broker:
             return failures
         log.info(
             "%s/%s: %d endpoint(s) to create, %d to update, %d to delete (%d unchanged, "
-            "%d foreign left alone)",
+            "%d foreign left alone%s)",
             ns_name,
             serv_name,
             len(create),
             len(update),
             len(delete),
-            len(current) - len(update) - len(delete) - len(failures),
+            len(current) - len(update) - len(delete) - len(failures) - held_elsewhere,
             len(failures),
+            f", {held_elsewhere} of other resources of this stack" if held_elsewhere else "",
         )
         started = time.monotonic()
         written = self._apply(reg, changes)
@@ -326,7 +385,8 @@ class Broker:
     def remove_ns(self, ns_name: str, force_not_empty: bool = False) -> None:
         """Delete the namespace if it is ours; with force, first delete our services in it.
 
-        Missing namespace: nothing to do. Otherwise, in order: a non-empty namespace without
+        Missing namespace, or one held by another of the stack's resources (see the module
+        docstring): nothing to do. Otherwise, in order: a non-empty namespace without
         force raises NamespaceNotEmptyError; a namespace not ours raises NamespaceNotOwnedError
         (nothing deleted); our services are removed (each as :meth:`remove_serv` with force); if
         foreign services remain, NamespaceHasForeignServicesError and the namespace is kept.
@@ -336,6 +396,8 @@ class Broker:
         try:
             ns = reg.get_ns(ns_name)
         except errors.NotFoundError:
+            return
+        if self._held_elsewhere_note(f"namespace {ns_name!r}", ns):
             return
         services = reg.list_serv(ns_name)
         label = f"namespace {ns_name!r}"
@@ -347,7 +409,8 @@ class Broker:
         foreign = [s for s in services if not self.owns(s)]
         for serv in services:
             if self.owns(serv):
-                _collect(failures, serv.name, partial(self.remove_serv, ns_name, serv.name, True))
+                remove = partial(self._remove_serv, ns_name, serv.name, True, any_holder=True)
+                _collect(failures, serv.name, remove)
         if foreign:
             raise errors.NamespaceHasForeignServicesError(
                 f"{label} kept: it holds services that are not ours ({_names(foreign)})"
@@ -361,12 +424,20 @@ class Broker:
 
         The same steps as :meth:`remove_ns`, one level down: ServiceNotEmptyError,
         ServiceNotOwnedError, then ServiceHasForeignEndpointsError when foreign endpoints remain.
+        A service held by another of the stack's resources is left alone, without error.
         """
+        self._remove_serv(ns_name, serv_name, force_not_empty)
+
+    def _remove_serv(
+        self, ns_name: str, serv_name: str, force_not_empty: bool, any_holder: bool = False
+    ) -> None:
         reg = self._registry()
         _require_names(ns_name, serv_name)
         try:
             serv = reg.get_serv(ns_name, serv_name)
         except errors.NotFoundError:
+            return
+        if not any_holder and self._held_elsewhere_note(f"service {ns_name}/{serv_name}", serv):
             return
         endpoints = reg.list_endp(ns_name, serv_name)
         label = f"service {ns_name}/{serv_name}"
@@ -391,6 +462,12 @@ class Broker:
             )
         _raise_failures(label, failures)
         _ignore_missing(lambda: reg.delete_serv(ns_name, serv_name))
+
+    def _held_elsewhere_note(self, label: str, obj: RegistryObject) -> bool:
+        if not self.held_elsewhere(obj):
+            return False
+        log.info("%s left in place: %s", label, self.describe_owner(obj))
+        return True
 
 
 def _require_names(ns_name: str, serv_name: str) -> None:

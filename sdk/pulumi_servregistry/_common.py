@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import re
 from typing import Any, TypeVar
 
 import pulumi
@@ -15,6 +13,7 @@ from pulumi_servregistry.config import (
     ServiceDirectoryRegistry,
     SqliteRegistry,
 )
+from servregistry.providers.ownership import label
 
 RegistryInput = (
     str
@@ -26,7 +25,7 @@ RegistryInput = (
 )
 _CONFIGS = (SqliteRegistry, EtcdRegistry, CloudMapRegistry, ServiceDirectoryRegistry)
 #: outputs every resource computes (seeded with None so they become Output attributes)
-COMPUTED = ("registry_url", "owner_key", "owner_value", "native_id")
+COMPUTED = ("registry_url", "owner_key", "owner_value", "native_id", "instance")
 
 _Args = TypeVar("_Args")
 
@@ -43,11 +42,7 @@ def stack_label() -> str:
     (lowercase letters, digits, ``_`` and ``-``, at most 63 characters): other characters
     become ``-``, and a longer value is cut and suffixed with a hash of the original.
     """
-    text = f"{pulumi.get_project()}_{pulumi.get_stack()}"
-    label = re.sub(r"[^a-z0-9_-]", "-", text.lower())
-    if len(label) > 63:
-        label = f"{label[:52]}-{hashlib.sha256(text.encode()).hexdigest()[:10]}"
-    return label
+    return label(f"{pulumi.get_project()}_{pulumi.get_stack()}")
 
 
 def resolve_args(
@@ -64,12 +59,14 @@ def resolve_args(
     return args_type(*args, **kwargs), opts
 
 
-def properties(args: Any, **extra: Any) -> dict[str, Any]:
+def properties(resource_name: str, args: Any, **extra: Any) -> dict[str, Any]:
     """The dynamic resource's property dict: the args' fields (registry as a URL), the stack
-    label, and the computed outputs seeded with None."""
+    label, the resource's logical name (written, with its instance id, on every object it
+    holds: see ``docs/ownership.md``), and the computed outputs seeded with None."""
     props = {f.name: getattr(args, f.name) for f in dataclasses.fields(args)}
     props["registry"] = registry_url(props.get("registry"))
     props.setdefault("stack", stack_label())
+    props["resource_name"] = resource_name
     for key in COMPUTED:
         props.setdefault(key, None)
     props.update(extra)

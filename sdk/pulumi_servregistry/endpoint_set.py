@@ -88,6 +88,9 @@ class RegistryEndpointSet(
     endpoints."""
     native_id: pulumi.Output[str]
     """The service's id in the backend (etcd key, Cloud Map id, resource name)."""
+    instance: pulumi.Output[str]
+    """This resource instance's random id, drawn at create: with the resource's name it forms
+    the ``pulumi-resource`` pair written on what it holds (see ``docs/ownership.md``)."""
 
     @overload
     def __init__(
@@ -120,6 +123,7 @@ class RegistryEndpointSet(
                 lambda items: [_endpoint_dict(e) for e in items]
             )
         props = properties(
+            resource_name,
             resolved,
             endpoints=endpoints,
             foreign_endpoints=None,

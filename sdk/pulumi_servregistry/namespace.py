@@ -58,10 +58,13 @@ class RegistryNamespace(pulumi.dynamic.Resource, module="servregistry", name="Re
     """``<project>_<stack>`` (lowercased, label-safe) recorded under ``pulumi-stack``: only
     this stack adopts or deletes it."""
     owned: pulumi.Output[bool]
-    """Whether the registry's namespace carries our owner and stack pairs (false after someone
-    else took it over; a refresh shows it)."""
+    """Whether the registry's namespace carries our owner and stack pairs and is held by this
+    resource (false after someone else took it over; a refresh shows it)."""
     native_id: pulumi.Output[str]
     """The backend's own id: etcd key, Cloud Map id, Service Directory resource name."""
+    instance: pulumi.Output[str]
+    """This resource instance's random id, drawn at create: with the resource's name it forms
+    the ``pulumi-resource`` pair written on what it holds (see ``docs/ownership.md``)."""
     force_delete: pulumi.Output[bool | None]
     """Whether delete first removes our services in the namespace."""
 
@@ -88,4 +91,9 @@ class RegistryNamespace(pulumi.dynamic.Resource, module="servregistry", name="Re
 
     def __init__(self, resource_name: str, *args: Any, **kwargs: Any) -> None:
         resolved, opts = resolve_args(RegistryNamespaceArgs, args, kwargs)
-        super().__init__(NamespaceProvider(), resource_name, properties(resolved, owned=None), opts)
+        super().__init__(
+            NamespaceProvider(),
+            resource_name,
+            properties(resource_name, resolved, owned=None),
+            opts,
+        )

@@ -61,9 +61,13 @@ class RegistryService(pulumi.dynamic.Resource, module="servregistry", name="Regi
     """``<project>_<stack>`` (lowercased, label-safe) recorded under ``pulumi-stack``: only
     this stack adopts or deletes it."""
     owned: pulumi.Output[bool]
-    """Whether the registry's service carries our owner and stack pairs."""
+    """Whether the registry's service carries our owner and stack pairs and is held by this
+    resource."""
     native_id: pulumi.Output[str]
     """The backend's own id: etcd key, Cloud Map id, Service Directory resource name."""
+    instance: pulumi.Output[str]
+    """This resource instance's random id, drawn at create: with the resource's name it forms
+    the ``pulumi-resource`` pair written on what it holds (see ``docs/ownership.md``)."""
     force_delete: pulumi.Output[bool | None]
     """Whether delete first removes our endpoints in the service."""
 
@@ -91,4 +95,6 @@ class RegistryService(pulumi.dynamic.Resource, module="servregistry", name="Regi
 
     def __init__(self, resource_name: str, *args: Any, **kwargs: Any) -> None:
         resolved, opts = resolve_args(RegistryServiceArgs, args, kwargs)
-        super().__init__(ServiceProvider(), resource_name, properties(resolved, owned=None), opts)
+        super().__init__(
+            ServiceProvider(), resource_name, properties(resource_name, resolved, owned=None), opts
+        )

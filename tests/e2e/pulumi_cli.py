@@ -38,6 +38,41 @@ PROGRAM = textwrap.dedent(
 )
 
 
+RESOURCES_PROGRAM = textwrap.dedent(
+    '''
+    """Declares, in each registry of the stack config ``registries`` (a JSON map suffix → URL),
+    the resources the stack config ``resources`` (a JSON list) lists, named
+    ``<name>-<suffix>``, each depending on the ones before it in its registry: ``{"kind": "ns" |
+    "svc" | "eps", "name": <logical name>, "args": {...}, "aliases": [<old names>],
+    "delete_before_replace": bool, "replace_on_changes": [...]}``. Tests change the config
+    between runs instead of the code."""
+    import json
+
+    import pulumi
+
+    import pulumi_servregistry as sr
+
+    KINDS = {
+        "ns": sr.RegistryNamespace, "svc": sr.RegistryService, "eps": sr.RegistryEndpointSet
+    }
+    config = pulumi.Config()
+    for suffix, url in json.loads(config.require("registries")).items():
+        declared: list[pulumi.Resource] = []
+        for item in json.loads(config.require("resources")):
+            opts = pulumi.ResourceOptions(
+                depends_on=list(declared),
+                aliases=[pulumi.Alias(name=f"{old}-{suffix}") for old in item.get("aliases", [])],
+                delete_before_replace=item.get("delete_before_replace"),
+                replace_on_changes=item.get("replace_on_changes"),
+            )
+            resource = KINDS[item["kind"]](
+                f"{item['name']}-{suffix}", opts=opts, registry=url, **item["args"]
+            )
+            declared.append(resource)
+    '''
+)
+
+
 class PulumiError(Exception):
     """A pulumi command failed; the message holds its output."""
 
@@ -45,11 +80,13 @@ class PulumiError(Exception):
 class Project:
     """A Pulumi project in ``root`` with one stack ``dev``."""
 
-    def __init__(self, root: Path, bin_dir: str, project: str = "e2e") -> None:
+    def __init__(
+        self, root: Path, bin_dir: str, project: str = "e2e", program: str = PROGRAM
+    ) -> None:
         self.dir = root / "project"
         self.dir.mkdir(parents=True)
         (self.dir / "Pulumi.yaml").write_text(f"name: {project}\nruntime: python\n")
-        (self.dir / "__main__.py").write_text(PROGRAM)
+        (self.dir / "__main__.py").write_text(program)
         (root / "state").mkdir()
         (root / "home").mkdir()
         self.env = {
@@ -104,11 +141,33 @@ class Project:
             ops[name] = op if ops.get(name) != "replace" else "replace"
         return {name: op for name, op in ops.items() if op != "same"}
 
-    def up(self) -> str:
-        return self.run("up", "--yes", "--skip-preview").stdout
+    def up(self, *args: str) -> str:
+        return self.run("up", "--yes", "--skip-preview", *args).stdout
 
     def refresh(self) -> str:
         return self.run("refresh", "--yes", "--skip-preview").stdout
+
+    def refresh_changes(self) -> dict[str, str]:
+        """What ``pulumi refresh`` would change in the state (resource name → operation), read
+        from its preview; empty when the state matches the registry."""
+        out = json.loads(self.run("refresh", "--preview-only", "--json").stdout)
+        ops: dict[str, str] = {}
+        for step in out.get("steps", []):
+            if step["op"] != "same":
+                ops[step["urn"].rsplit("::", 1)[-1]] = step["op"]
+        return ops
+
+    def urn(self, name: str) -> str:
+        """The URN of the stack's resource called ``name``."""
+        for resource in json.loads(self.exported_state())["deployment"]["resources"]:
+            if resource["urn"].rsplit("::", 1)[-1] == name:
+                return str(resource["urn"])
+        raise KeyError(name)
+
+    def import_state(self, state: dict[str, Any]) -> None:
+        path = self.dir / "state-import.json"
+        path.write_text(json.dumps(state))
+        self.run("stack", "import", "--file", str(path))
 
     def destroy(self) -> str:
         return self.run("destroy", "--yes", "--skip-preview").stdout

@@ -4,6 +4,7 @@ using our resources, against every backend."""
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,11 +13,21 @@ import pytest
 
 from servregistry import Endpoint, Namespace, Service, errors, open_registry
 from servregistry.backends.etcd import EtcdRegistry
+from servregistry.providers.ownership import HOLDER_KEY
 from servregistry.registry import ServiceRegistry
 from tests.e2e.pulumi_cli import Project, PulumiError
 from tests.fixtures.etcd import ETCD_ROOT_PASSWORD, EtcdServer
 
 STACK = {"pulumi-stack": "e2e_dev", "owner": "cnwan-operator"}
+
+
+def held(metadata: dict[str, str]) -> dict[str, str]:
+    """``metadata`` without its holder pair, which must be there (docs/ownership.md)."""
+    rest = dict(metadata)
+    assert re.fullmatch(r"[a-z0-9_-]+-[0-9a-f]{12}", rest.pop(HOLDER_KEY, "")), metadata
+    return rest
+
+
 SPEC: dict[str, Any] = {
     "namespace": "shop",
     "service": "web",
@@ -83,8 +94,8 @@ def test_lifecycle(project: Project, registry_url: str, reg: ServiceRegistry) ->
     after_up = snapshot(reg)
     assert set(after_up) == {"legacy", "shop"}
     shop = after_up["shop"]
-    assert shop["metadata"] == STACK
-    assert shop["services"]["web"]["metadata"] == {"tier": "frontend", **STACK}
+    assert held(shop["metadata"]) == STACK
+    assert held(shop["services"]["web"]["metadata"]) == {"tier": "frontend", **STACK}
     endpoints = shop["services"]["web"]["endpoints"]
     assert len(endpoints) == 3 and {"web-a", "web-b"} < set(endpoints)
     assert all(e["metadata"]["owner"] == "cnwan-operator" for e in endpoints.values())
@@ -95,7 +106,7 @@ def test_lifecycle(project: Project, registry_url: str, reg: ServiceRegistry) ->
     project.configure(registry_url, spec)
     assert project.preview()["svc"] == "update"
     project.up()
-    assert reg.get_serv("shop", "web").metadata == {"tier": "edge", **STACK}
+    assert held(reg.get_serv("shop", "web").metadata) == {"tier": "edge", **STACK}
 
     # renaming the service replaces it (and the endpoint set that lives in it)
     spec["service"] = "storefront"
@@ -128,7 +139,7 @@ def test_lifecycle(project: Project, registry_url: str, reg: ServiceRegistry) ->
     assert '"manual"' in state
     assert project.preview()["svc"] == "update"
     project.up()
-    assert reg.get_serv("shop", "storefront").metadata == {"tier": "edge", **STACK}
+    assert held(reg.get_serv("shop", "storefront").metadata) == {"tier": "edge", **STACK}
     assert {e.name for e in reg.list_endp("shop", "storefront")} == {"web-a", "web-b", "theirs"}
 
     # their owner removes their endpoint; destroy then leaves the registry as it was
@@ -176,7 +187,7 @@ def test_etcd_password_from_stack_secret_stays_secret(
     authed = EtcdRegistry.from_url(url)
     authed.use_password(ETCD_ROOT_PASSWORD)
     try:
-        assert authed.get_serv("shop", "web").metadata == {"tier": "frontend", **STACK}
+        assert held(authed.get_serv("shop", "web").metadata) == {"tier": "frontend", **STACK}
         anonymous = EtcdRegistry.from_url(f"etcd://{etcd_auth_server.client_url}/e2e-auth")
         with pytest.raises(errors.ServiceRegistryError):
             anonymous.list_ns()

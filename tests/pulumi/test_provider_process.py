@@ -3,6 +3,7 @@ every real backend: configure, check, diff, create, read, update, delete."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -10,11 +11,19 @@ import pytest
 from servregistry import Endpoint, Namespace, Service, errors, open_registry
 from servregistry.kubernetes import endpoint_name
 from servregistry.providers import EndpointSetProvider, NamespaceProvider, ServiceProvider
+from servregistry.providers.ownership import HOLDER_KEY
 from servregistry.registry import ServiceRegistry
 from tests.pulumi.harness import UNKNOWN, ProviderError, ProviderProcess, Resource
 
 STACK = "demo_dev"
 OURS = {"owner": "cnwan-operator", "pulumi-stack": STACK}
+
+
+def held(metadata: dict[str, str]) -> dict[str, str]:
+    """``metadata`` without its holder pair, which must be there (docs/ownership.md)."""
+    rest = dict(metadata)
+    assert re.fullmatch(r"[a-z0-9_-]+-[0-9a-f]{12}", rest.pop(HOLDER_KEY, "")), metadata
+    return rest
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +52,7 @@ def test_namespace_lifecycle(process: ProviderProcess, registry_url: str, reg: S
     assert outs["metadata"] == {"team": "core"}
     assert (outs["owner_key"], outs["owner_value"]) == ("owner", "cnwan-operator")
     assert outs["registry_url"] == registry_url
-    assert reg.get_ns("prod").metadata == {"team": "core", **OURS}
+    assert held(reg.get_ns("prod").metadata) == {"team": "core", **OURS}
 
     # metadata updates in place; a new name replaces; connection-only changes are no change
     diff = res.diff(ns_props(registry_url, metadata={"team": "edge"}))
@@ -53,7 +62,7 @@ def test_namespace_lifecycle(process: ProviderProcess, registry_url: str, reg: S
     diff = res.diff(ns_props(registry_url + "?timeout=3", metadata={"team": "core"}))
     assert diff.changes == diff.DIFF_NONE
     res.update(ns_props(registry_url, metadata={"team": "edge"}))
-    assert reg.get_ns("prod").metadata == {"team": "edge", **OURS}
+    assert held(reg.get_ns("prod").metadata) == {"team": "edge", **OURS}
 
     # drift: metadata changed outside Pulumi shows on read, and is realigned in the inputs
     reg.update_ns(Namespace("prod", {"team": "ops", **OURS}))
@@ -121,7 +130,7 @@ def test_create_refuses_foreign_and_adopts_ours(
     mine = Resource(process, NamespaceProvider(), "mine")
     outs = mine.create(ns_props(registry_url, name="mine", metadata={"fresh": "yes"}))
     assert outs["owned"] is True
-    assert reg.get_ns("mine").metadata == {**OURS, "fresh": "yes"}
+    assert held(reg.get_ns("mine").metadata) == {**OURS, "fresh": "yes"}
 
 
 def test_delete_leaves_foreign_and_non_empty_parents(
@@ -172,7 +181,7 @@ def test_service_needs_its_namespace(
     _ensure_ns(process, registry_url)
     outs = res.create({**props, "metadata": {"tier": "1"}})
     assert outs["owned"] is True
-    assert reg.get_serv("prod", "web").metadata == {"tier": "1", **OURS}
+    assert held(reg.get_serv("prod", "web").metadata) == {"tier": "1", **OURS}
     res.delete()
     with pytest.raises(errors.NotFoundError):
         reg.get_serv("prod", "web")
@@ -208,7 +217,7 @@ def test_endpoint_set_lifecycle(
     assert outs["foreign_endpoints"] == ["theirs"]
     stored = {e.name: e for e in reg.list_endp("prod", "web")}
     assert set(stored) == {derived, "b", "c", "theirs"}
-    assert stored["b"].metadata == {"zone": "a", **OURS}
+    assert held(stored["b"].metadata) == {"zone": "a", **OURS}
     assert stored["b"].port == 80 and isinstance(stored["b"].port, int)
 
     # no change → no diff; shrinking updates in place and removes only the dropped endpoint
@@ -284,6 +293,9 @@ def test_registry_from_stack_config(tmp_path) -> None:  # type: ignore[no-untype
         outs = res.create({"name": "prod", "stack": STACK})
         assert outs["registry_url"] == url
         with open_registry(url) as reg:  # type: ignore[attr-defined]
-            assert reg.get_ns("prod").metadata == {"managed-by": "platform", "pulumi-stack": STACK}
+            assert held(reg.get_ns("prod").metadata) == {
+                "managed-by": "platform",
+                "pulumi-stack": STACK,
+            }
     finally:
         proc.close()

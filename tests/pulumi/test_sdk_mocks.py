@@ -70,6 +70,12 @@ def test_resources_wire_inputs_and_types() -> pulumi.Output[Any]:
         assert ns_in["stack"] == "proj_dev"
         assert ns_in["metadata"] == {"team": "core"}
         assert rec.resources["web"].inputs["namespace"] == "prod"
+        # each resource's logical name goes with it, for its holder pair (docs/ownership.md)
+        assert {n: r.inputs["resource_name"] for n, r in rec.resources.items()} == {
+            "ns": "ns",
+            "web": "web",
+            "eps": "eps",
+        }
         eps_in = rec.resources["eps"].inputs
         assert eps_in["registry"] == "etcd://h:1,h:2/?prefix=%2Fsr%2F&timeout=3"
         assert eps_in["endpoints"] == [

@@ -23,6 +23,12 @@ from pulumi.output import Unknown
 from servregistry import errors
 from servregistry.broker import DEFAULT_OWNER_KEY, DEFAULT_OWNER_VALUE, Broker
 from servregistry.model import MetadataPair, RegistryObject
+from servregistry.providers.ownership import (
+    HOLDER_KEY,
+    INSTANCE_LENGTH,
+    declarations,
+    holder_value,
+)
 from servregistry.registry import ServiceRegistry, open_registry, registry_location
 
 #: the metadata key that records which Pulumi stack created an object (value
@@ -99,6 +105,10 @@ class Settings:
     owner: MetadataPair
     stack: MetadataPair | None
     password: str | None
+    #: the resource's holder pair (see ``ownership``); its value is empty for a resource whose
+    #: state predates holders, which then holds only unmarked objects it declared
+    holder: MetadataPair | None = None
+    instance: str | None = None
 
     @property
     def location(self) -> str:
@@ -108,7 +118,7 @@ class Settings:
         return cached_registry(self.url, self.password)
 
     def broker(self) -> Broker:
-        return Broker(self.registry(), owner=self.owner, stack=self.stack)
+        return Broker(self.registry(), owner=self.owner, stack=self.stack, holder=self.holder)
 
     def outputs(self) -> Props:
         """The resolved settings, as stored in state (no credentials)."""
@@ -116,6 +126,7 @@ class Settings:
             "registry_url": self.url,
             "owner_key": self.owner.key,
             "owner_value": self.owner.value,
+            "instance": self.instance,
         }
 
 
@@ -140,9 +151,10 @@ class RegistryProvider(ResourceProvider):
             for key in (CONFIG_REGISTRY, CONFIG_OWNER_KEY, CONFIG_OWNER_VALUE, CONFIG_ETCD_PASSWORD)
         }
 
-    def settings(self, props: Mapping[str, Any]) -> Settings:
+    def settings(self, props: Mapping[str, Any], instance: str | None = None) -> Settings:
         """Resolve the registry URL and owner pair: the resource's inputs first, then the
-        stack config, then the seed's defaults (``owner`` / ``cnwan-operator``)."""
+        stack config, then the seed's defaults (``owner`` / ``cnwan-operator``). The holder
+        pair comes from ``resource_name`` and ``instance`` (the argument, else the state's)."""
         url = (
             props.get("registry") or props.get("registry_url") or self._config.get(CONFIG_REGISTRY)
         )
@@ -157,16 +169,23 @@ class RegistryProvider(ResourceProvider):
             props.get("owner_value") or self._config.get(CONFIG_OWNER_VALUE) or DEFAULT_OWNER_VALUE,
         )
         stack = props.get("stack")
+        instance = instance or props.get("instance") or None
+        name = props.get("resource_name")
         return Settings(
             url=str(url),
             owner=owner,
             stack=MetadataPair(STACK_KEY, str(stack)) if stack else None,
             password=self._config.get(CONFIG_ETCD_PASSWORD),
+            holder=MetadataPair(HOLDER_KEY, holder_value(name, str(instance)) if instance else ""),
+            instance=str(instance) if instance else None,
         )
 
     def check_settings(self, news: Mapping[str, Any], failures: list[CheckFailure]) -> bool:
         """Validate the registry URL and owner inputs; False when unknown or invalid."""
-        if any(is_unknown(news.get(k)) for k in ("registry", "owner_key", "owner_value", "stack")):
+        if any(
+            is_unknown(news.get(k))
+            for k in ("registry", "owner_key", "owner_value", "stack", "resource_name")
+        ):
             return False
         try:
             settings = self.settings(news)
@@ -174,7 +193,7 @@ class RegistryProvider(ResourceProvider):
         except errors.InvalidInputError as exc:
             failures.append(CheckFailure(exc.field or "registry", exc.rule or str(exc)))
             return False
-        for key in ("owner_key", "owner_value"):
+        for key in ("owner_key", "owner_value", "resource_name"):
             value = news.get(key)
             if value is not None and (not isinstance(value, str) or not value):
                 failures.append(CheckFailure(key, "must be a non-empty string"))
@@ -193,7 +212,14 @@ class RegistryProvider(ResourceProvider):
 
         A replacement that keeps the same identity (a new owner pair or stack) deletes first,
         since the new object reuses the old one's name; connection-only changes are no change.
+        A new resource name (a rename with an alias) and state without an instance id (written
+        before holders existed) update in place: the update writes the holder pair.
         """
+        changes = (
+            changes
+            or not olds.get("instance")
+            or changed(olds.get("resource_name"), news.get("resource_name"))
+        )
         replaces = [k for k in identity if changed(olds.get(k), news.get(k))]
         if any(is_unknown(news.get(k)) for k in ("registry", *OWNERSHIP)):
             replaces.append("registry")
@@ -231,26 +257,57 @@ class RegistryProvider(ResourceProvider):
             return None
         if settings_ok:
             settings = self.settings(news)
-            reserved = {settings.owner.key, STACK_KEY}
+            reserved = {settings.owner.key, STACK_KEY, HOLDER_KEY}
             clash = sorted(reserved & set(obj.metadata))
             if clash:
                 failures.append(
                     CheckFailure(
                         f"{field_prefix}metadata",
-                        f"keys {clash} are reserved for the owner and stack pairs",
+                        f"keys {clash} are reserved for the owner, stack and holder pairs",
                     )
                 )
                 return None
+            # validate what will really be written, with an instance id of the real length
+            broker = self.settings(news, instance="0" * INSTANCE_LENGTH).broker()
             try:
-                settings.registry().validate(
-                    settings.broker().stamp(obj)  # validate what will really be written
-                )
+                settings.registry().validate(broker.stamp(obj))
             except errors.InvalidInputError as exc:
                 failures.append(
                     CheckFailure(field_prefix + _input_field(exc), exc.rule or str(exc))
                 )
                 return None
         return obj
+
+    def declare(
+        self,
+        news: Mapping[str, Any],
+        kind: str,
+        objects: Mapping[str, tuple[str, ...]],
+        failures: list[CheckFailure],
+    ) -> None:
+        """Record that this resource declares ``objects`` (input field → object path); add a
+        failure naming both resources for each one another resource of the stack declared.
+        Skipped while the registry, stack or resource name is unknown (as in a preview)."""
+        name = news.get("resource_name")
+        if not isinstance(name, str) or not objects:
+            return
+        try:
+            location = self.settings(news).location
+        except errors.InvalidInputError:
+            return
+        stack = str(news.get("stack") or "")
+        for field, path in objects.items():
+            other = declarations.claim((stack, location, *path), kind, name)
+            if other is not None:
+                what = path[0] + " " + "/".join(path[1:])
+                failures.append(
+                    CheckFailure(
+                        field,
+                        f"{what} is declared by both {other} and {kind} {name!r} of this "
+                        "stack; an object belongs to one resource: declare it once "
+                        "(docs/ownership.md)",
+                    )
+                )
 
 
 def changed(old: Any, new: Any) -> bool:

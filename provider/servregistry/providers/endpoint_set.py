@@ -1,4 +1,5 @@
-"""Provider of ``RegistryEndpointSet``: the endpoints one stack owns in one service.
+"""Provider of ``RegistryEndpointSet``: the endpoints one resource of a stack holds in one
+service (other endpoint sets of the stack may hold others in the same service).
 
 Inputs (state keys): ``namespace``, ``service``, ``endpoints`` (a list of ``{name, address,
 port, metadata}``; ``check`` fills a missing name with the seed's stable naming), ``registry``,
@@ -10,6 +11,10 @@ Reconciliation goes through ``Broker.manage_serv_endps``: only the difference is
 backend's batch path where it has one. A per-endpoint failure fails the operation with every
 error in the message; nothing already written is lost and the next ``up`` converges. An
 endpoint we declare that exists but is someone else's is such a failure, never overwritten.
+
+Within the stack, each endpoint set reconciles only the endpoints it holds (those with its
+holder pair, see ``ownership``): the endpoints of another set of the stack are neither foreign
+nor removed. ``check`` refuses a second set of the stack declaring the same endpoint.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from servregistry.providers.base import (
     is_unknown,
     user_props,
 )
+from servregistry.providers.ownership import holder_name, new_instance
 
 
 class EndpointSetProvider(RegistryProvider):
@@ -73,6 +79,13 @@ class EndpointSetProvider(RegistryProvider):
                         f"endpoint name {endp['name']!r} is also used by endpoints[{earlier}]",
                     )
                 )
+        if ns and serv and settings_ok:
+            declared = {
+                f"endpoints[{index}].name": ("endpoint", ns, serv, endp["name"])
+                for index, endp in enumerate(normalized)
+                if isinstance(endp, Mapping) and isinstance(endp.get("name"), str)
+            }
+            self.declare(news, "RegistryEndpointSet", declared, failures)
         return CheckResult({**news, "endpoints": normalized}, failures)
 
     def _check_endpoint(
@@ -124,21 +137,22 @@ class EndpointSetProvider(RegistryProvider):
 
     def create(self, props: Props) -> CreateResult:
         inputs = user_props(props)
-        outs = self._apply(inputs)
+        outs = self._apply(inputs, new_instance(), previous=[])
         return CreateResult(f"{inputs['namespace']}/{inputs['service']}", outs)
 
-    def update(self, _id: str, _olds: Props, news: Props) -> UpdateResult:
-        return UpdateResult(self._apply(user_props(news)))
+    def update(self, _id: str, olds: Props, news: Props) -> UpdateResult:
+        instance = olds.get("instance") or new_instance()
+        return UpdateResult(self._apply(user_props(news), instance, _names(olds)))
 
-    def _apply(self, inputs: Props) -> Props:
-        settings = self.settings(inputs)
+    def _apply(self, inputs: Props, instance: str, previous: list[str]) -> Props:
+        settings = self.settings(inputs, instance)
         broker = settings.broker()
         ns, serv = inputs["namespace"], inputs["service"]
         desired = [
             Endpoint(e["name"], ns, serv, e["address"], e["port"], e.get("metadata"))
             for e in _endpoint_list(inputs.get("endpoints"))
         ]
-        failures = broker.manage_serv_endps(ns, serv, desired)
+        failures = broker.manage_serv_endps(ns, serv, desired, previous)
         wanted = {e.name for e in desired}
         foreign = sorted(
             n
@@ -165,13 +179,20 @@ class EndpointSetProvider(RegistryProvider):
             current = registry.list_endp(ns, serv)
         except errors.NotFoundError:
             return ReadResult(None, {})
-        ours = [e for e in current if broker.owns(e)]
-        foreign = sorted(e.name for e in current if not broker.owns(e))
         declared = {e["name"] for e in _endpoint_list(inputs.get("endpoints"))}
+        ours = [e for e in current if broker.holds(e, legacy=e.name in declared)]
+        foreign = sorted(e.name for e in current if not broker.owns(e))
         taken = {
             n: "registered by someone else since the last update; it will not be overwritten"
             for n in sorted(declared & set(foreign))
         }
+        for endp in current:
+            held_by = broker.holder_of(endp)
+            if endp.name in declared and broker.held_elsewhere(endp) and held_by:
+                taken[endp.name] = (
+                    f"held by resource {holder_name(held_by)!r} of this stack since the last "
+                    "update; the next update takes it back"
+                )
         outs = self._outputs(inputs, settings, broker, ours, foreign, taken)
         return ReadResult(id_, outs, {**inputs, "endpoints": outs["endpoints"]})
 
@@ -180,7 +201,7 @@ class EndpointSetProvider(RegistryProvider):
         broker = self.settings(inputs).broker()
         ns, serv = inputs["namespace"], inputs["service"]
         try:
-            failures = broker.manage_serv_endps(ns, serv, [])
+            failures = broker.manage_serv_endps(ns, serv, [], _names(props))
         except errors.NotFoundError:
             return  # the service (and so its endpoints) is gone already
         problems = {
@@ -221,6 +242,11 @@ class EndpointSetProvider(RegistryProvider):
             "endpoint_errors": problems,
             "native_id": native(service) if native else f"{service.ns_name}/{service.name}",
         }
+
+
+def _names(props: Props) -> list[str]:
+    """The names of the endpoints a state (old outputs) lists."""
+    return [str(e.get("name")) for e in props.get("endpoints") or () if isinstance(e, Mapping)]
 
 
 def _endpoint_list(value: Any) -> list[dict[str, Any]]:

@@ -8,11 +8,14 @@ Inputs (state keys): ``name``, ``metadata``, ``registry``, ``owner_key``, ``owne
 * ``diff`` replaces on a change of registry location, namespace or name (and of owner pair or
   stack, deleting first since the identity is reused); metadata and ``force_delete`` update in
   place; connection-only changes (etcd endpoints, timeouts) are no change at all;
-* ``create`` adopts an existing object that carries our owner (and stack) pair, and refuses a
-  foreign one with a message naming its owner;
+* ``check`` also refuses a second resource of the stack declaring the same object, naming both;
+* ``create`` draws the resource's instance id and adopts an existing object that carries our
+  owner (and stack) pair, writing our holder pair on it (so a replacement or a renamed resource
+  takes it over); it refuses a foreign one with a message naming its owner;
 * ``read`` reports metadata drift, and an empty id when the object is gone;
 * ``delete`` never deletes a foreign object and never fails forever because of one: a foreign
-  or non-empty parent is left in place with a warning.
+  or non-empty parent is left in place with a warning; one another resource of the stack holds
+  now (after a replacement or a rename) is left in place silently.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from servregistry.providers.base import (
     user_props,
     warn,
 )
+from servregistry.providers.ownership import new_instance
 from servregistry.registry import ServiceRegistry
 
 _Obj = TypeVar("_Obj", Namespace, Service)
@@ -50,6 +54,7 @@ _Obj = TypeVar("_Obj", Namespace, Service)
 
 class _ParentProvider(RegistryProvider, Generic[_Obj]):
     kind: ClassVar[str]
+    resource_type: ClassVar[str]
     identity: ClassVar[tuple[str, ...]]
 
     # hooks -----------------------------------------------------------------------------------
@@ -83,6 +88,9 @@ class _ParentProvider(RegistryProvider, Generic[_Obj]):
             failures.append(CheckFailure("force_delete", "must be true or false"))
         if known and metadata is not None and not failures:
             self.check_object(news, lambda: self.build(user_props(news)), failures, settings_ok)
+        if known and settings_ok:
+            names: tuple[str, ...] = tuple(str(news[k]) for k in self.identity)
+            self.declare(news, self.resource_type, {"name": (self.kind, *names)}, failures)
         return CheckResult(news, failures)
 
     def diff(self, _id: str, olds: Props, news: Props) -> DiffResult:
@@ -95,14 +103,14 @@ class _ParentProvider(RegistryProvider, Generic[_Obj]):
 
     def create(self, props: Props) -> CreateResult:
         inputs = user_props(props)
-        outs = self._apply(inputs)
+        outs = self._apply(inputs, new_instance())
         return CreateResult(self.resource_id(inputs), outs)
 
-    def update(self, _id: str, _olds: Props, news: Props) -> UpdateResult:
-        return UpdateResult(self._apply(user_props(news)))
+    def update(self, _id: str, olds: Props, news: Props) -> UpdateResult:
+        return UpdateResult(self._apply(user_props(news), olds.get("instance") or new_instance()))
 
-    def _apply(self, inputs: Props) -> Props:
-        settings = self.settings(inputs)
+    def _apply(self, inputs: Props, instance: str) -> Props:
+        settings = self.settings(inputs, instance)
         broker = settings.broker()
         result = self.manage(broker, self.build(inputs))
         refuse_foreign(self.kind, result, broker, settings.url)
@@ -140,7 +148,7 @@ class _ParentProvider(RegistryProvider, Generic[_Obj]):
             **inputs,
             "metadata": broker.user_metadata(obj.metadata),
             **settings.outputs(),
-            "owned": broker.owns(obj),
+            "owned": broker.holds(obj),
             "native_id": getattr(settings.registry(), "native_id", _path)(obj),
         }
 
@@ -153,6 +161,7 @@ class NamespaceProvider(_ParentProvider[Namespace]):
     """The dynamic provider behind ``RegistryNamespace``."""
 
     kind = "namespace"
+    resource_type = "RegistryNamespace"
     identity = ("name",)
 
     def build(self, props: Props) -> Namespace:
@@ -172,6 +181,7 @@ class ServiceProvider(_ParentProvider[Service]):
     """The dynamic provider behind ``RegistryService``."""
 
     kind = "service"
+    resource_type = "RegistryService"
     identity = ("namespace", "name")
 
     def build(self, props: Props) -> Service:
