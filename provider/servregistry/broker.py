@@ -91,8 +91,10 @@ class Broker:
 
     @property
     def _reserved(self) -> tuple[str, ...]:
-        """Keys user metadata may not hold: we write them (the owner and stack keys)."""
-        return tuple(mark.key for mark in self._marks)
+        """Keys user metadata may not hold: we write them (the owner, stack and holder keys)."""
+        return tuple(mark.key for mark in self._marks) + (
+            () if self.holder is None else (self.holder.key,)
+        )
 
     @property
     def _marks(self) -> tuple[MetadataPair, ...]:
