@@ -2,6 +2,29 @@
 (``servregistry emulate etcd|cloudmap|servicedirectory``): a private etcd, moto's AWS server made
 faithful to Cloud Map where our code depends on it, and our Service Directory emulator."""
 
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
 
 class EmulatorError(RuntimeError):
     """A local server could not be started; the message says why (and where its log is)."""
+
+
+class LocalServer:
+    """A server this package started: ``stop()`` ends it, and so does leaving a ``with`` block."""
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

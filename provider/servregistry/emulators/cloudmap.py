@@ -20,10 +20,9 @@ from __future__ import annotations
 import json
 import os
 import urllib.request
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
-from servregistry.emulators import EmulatorError
+from servregistry.emulators import EmulatorError, LocalServer
 from servregistry.emulators.ports import free_port
 
 __all__ = ["DUMMY_CREDENTIALS", "MotoServer", "make_aws_faithful"]
@@ -119,7 +118,7 @@ def make_aws_faithful() -> None:
     _refuse_non_empty_deletes()
 
 
-class MotoServer:
+class MotoServer(LocalServer):
     """moto's server on ``host:port`` (0: a free port), AWS-faithful, started on construction.
 
     ``endpoint_url`` is ``http://host:PORT``; ``url(region)`` the registry URL for it. Dummy
@@ -154,14 +153,3 @@ class MotoServer:
 
     def stop(self) -> None:
         self._server.stop()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

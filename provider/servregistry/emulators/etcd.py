@@ -11,10 +11,8 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
-from servregistry.emulators import EmulatorError
+from servregistry.emulators import EmulatorError, LocalServer
 from servregistry.emulators.ports import free_port
 
 __all__ = ["EmulatorError", "EtcdServer"]
@@ -24,7 +22,7 @@ READY_TIMEOUT = 30.0
 _ATTEMPTS = 3
 
 
-class EtcdServer:
+class EtcdServer(LocalServer):
     """A running etcd whose ``client_url`` is ``HOST:PORT`` (``127.0.0.1`` and a free port by
     default).
 
@@ -127,14 +125,3 @@ class EtcdServer:
                 self.process.kill()
                 self.process.wait()
         self.log.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
