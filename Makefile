@@ -20,3 +20,7 @@ bench: bootstrap
 
 bench-cloud: bootstrap
 	.venv/bin/python -m bench.cloud_endpoint_sets
+
+.PHONY: example-kubernetes
+example-kubernetes:
+	bash scripts/example-kubernetes
