@@ -41,7 +41,9 @@ def main(pulumi_dir: str, apiserver_binary: str, plugin_folder: str) -> None:
             (root / "home" / "plugins" / Path(plugin_folder).name).symlink_to(plugin_folder)
             env = {
                 **os.environ,
-                "PATH": os.pathsep.join([pulumi_dir, str(REPO / ".venv" / "bin"), os.environ["PATH"]]),
+                "PATH": os.pathsep.join(
+                    [pulumi_dir, str(REPO / ".venv" / "bin"), os.environ["PATH"]]
+                ),
                 "PULUMI_HOME": str(root / "home"),
                 "PULUMI_BACKEND_URL": f"file://{root / 'state'}",
                 "PULUMI_CONFIG_PASSPHRASE": "",

@@ -164,7 +164,7 @@ def outputs(project: Project) -> dict[str, Any]:
 
 
 def expected(namespace: str, ips: list[str], ports: list[int]) -> dict[str, tuple[str, int]]:
-    """Endpoint name → (address, port): one endpoint per ingress IP × Service port."""
+    """Endpoint name → (address, port): one endpoint per ingress IP and Service port."""
     return {endpoint_name(SERVICE, ip, port): (ip, port) for ip in ips for port in ports}
 
 
@@ -226,7 +226,10 @@ def test_load_balancer_service_lifecycle(
         assert "2 endpoint(s) to create, 0 to update, 2 to delete (2 unchanged" in out
         assert writes.written() == set(expected(namespace, IPS, [80, 8080]))
         assert registered(reg, namespace) == expected(namespace, IPS, [443, 8080])
-        assert reg.get_serv(namespace, SERVICE).metadata == {"cnwan.io/team": "checkout-team", **STACK}
+        assert reg.get_serv(namespace, SERVICE).metadata == {
+            "cnwan.io/team": "checkout-team",
+            **STACK,
+        }
         ports = kube.get(f"{k8s_ns}/services/{SERVICE}")["spec"]["ports"]
         assert [p["port"] for p in ports] == [443, 8080]
 
