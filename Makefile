@@ -25,3 +25,7 @@ bench: bootstrap
 
 bench-cloud: bootstrap
 	.venv/bin/python -m bench.cloud_endpoint_sets
+
+.PHONY: example-kubernetes
+example-kubernetes:
+	bash scripts/example-kubernetes

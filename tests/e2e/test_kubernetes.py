@@ -1,0 +1,279 @@
+"""Composition for real: examples/kubernetes run by the real Pulumi CLI, with the real
+pulumi-kubernetes provider plugin, against a real kube-apiserver, registering its LoadBalancer
+Service in a real registry (etcd and SQLite).
+
+No load-balancer controller runs next to the API server: while ``pulumi up`` waits for the
+Service's load balancer, the test publishes ingress addresses on the Service's ``/status``
+subresource, as a cloud's controller does (:class:`LoadBalancerController`).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+import pytest
+
+from servregistry import Endpoint, Namespace, Service, open_registry
+from servregistry.kubernetes import endpoint_name
+from servregistry.registry import ServiceRegistry
+from tests.e2e.pulumi_cli import REPO, Project
+from tests.e2e.test_pulumi_cli import snapshot
+from tests.fixtures.kubernetes import KubeAPI, KubeAPIServer, LoadBalancerController
+
+pytestmark = [pytest.mark.e2e, pytest.mark.kubernetes]
+
+EXAMPLE = REPO / "examples" / "kubernetes"
+PROJECT = "servregistry-kubernetes"
+STACK = {"pulumi-stack": f"{PROJECT}_dev", "owner": "cnwan-operator"}
+SERVICE = "checkout"
+IPS = ["192.0.2.10", "192.0.2.11"]
+
+
+class WriteLog(Protocol):
+    """Which endpoints the registry wrote (created, changed or deleted) since ``mark``, as seen
+    by the storage itself, not by our code."""
+
+    def mark(self) -> None: ...
+
+    def written(self) -> set[str]: ...
+
+
+class EtcdWrites:
+    """From each endpoint key's ``mod_revision``: a new revision or a vanished key is a write."""
+
+    def __init__(self, url: str) -> None:
+        import etcd3
+
+        location, _, prefix = url.removeprefix("etcd://").partition("/")
+        host, port = location.split(":")
+        self.client = etcd3.client(host=host, port=int(port))
+        self.prefix = f"/{prefix.strip('/')}/"
+        self.revisions: dict[str, int] = {}
+
+    def _now(self) -> dict[str, int]:
+        return {
+            meta.key.decode().rsplit("/", 1)[-1]: meta.mod_revision
+            for _, meta in self.client.get_prefix(self.prefix)
+            if "/endpoints/" in meta.key.decode()
+        }
+
+    def mark(self) -> None:
+        self.revisions = self._now()
+
+    def written(self) -> set[str]:
+        now = self._now()
+        changed = {name for name, rev in now.items() if self.revisions.get(name) != rev}
+        return changed | (set(self.revisions) - set(now))
+
+
+class SqliteWrites:
+    """From triggers on the endpoints table that log every inserted, updated or deleted row."""
+
+    def __init__(self, url: str) -> None:
+        self.db = sqlite3.connect(url.removeprefix("sqlite://"), isolation_level=None)
+        self.db.executescript(
+            """
+            CREATE TABLE IF NOT EXISTS test_endpoint_writes (name TEXT NOT NULL);
+            CREATE TRIGGER IF NOT EXISTS test_log_insert AFTER INSERT ON endpoints
+              BEGIN INSERT INTO test_endpoint_writes VALUES (NEW.name); END;
+            CREATE TRIGGER IF NOT EXISTS test_log_update AFTER UPDATE ON endpoints
+              BEGIN INSERT INTO test_endpoint_writes VALUES (NEW.name); END;
+            CREATE TRIGGER IF NOT EXISTS test_log_delete AFTER DELETE ON endpoints
+              BEGIN INSERT INTO test_endpoint_writes VALUES (OLD.name); END;
+            """
+        )
+
+    def mark(self) -> None:
+        self.db.execute("DELETE FROM test_endpoint_writes")
+
+    def written(self) -> set[str]:
+        return {row[0] for row in self.db.execute("SELECT name FROM test_endpoint_writes")}
+
+
+@pytest.fixture(params=["sqlite", "etcd"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def url(backend: str, request: pytest.FixtureRequest) -> str:
+    return str(request.getfixturevalue(f"{backend}_registry_url"))
+
+
+@pytest.fixture
+def reg(url: str) -> Iterator[ServiceRegistry]:
+    registry = open_registry(url)
+    registry.list_ns()  # a SQLite file gets its tables now, before triggers are added
+    yield registry
+    registry.close()
+
+
+@pytest.fixture
+def writes(backend: str, url: str, reg: ServiceRegistry) -> WriteLog:
+    return EtcdWrites(url) if backend == "etcd" else SqliteWrites(url)
+
+
+@pytest.fixture
+def kube(kube_apiserver: KubeAPIServer) -> KubeAPI:
+    return kube_apiserver.api
+
+
+@pytest.fixture
+def namespace() -> str:
+    """A Kubernetes (and registry) namespace of this test's own on the session's API server."""
+    return f"shop-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def project(
+    tmp_path: Path,
+    pulumi_bin: str,
+    kube: KubeAPI,
+    kubernetes_parts: dict[str, str],
+    namespace: str,
+) -> Project:
+    """examples/kubernetes as a stack ``dev``: KUBECONFIG names the test API server, and the
+    provider plugin is linked into the stack's PULUMI_HOME (the engine downloads nothing)."""
+    project = Project(tmp_path, pulumi_bin, project=PROJECT)
+    for name in ("Pulumi.yaml", "__main__.py"):
+        shutil.copy(EXAMPLE / name, project.dir / name)
+    plugin = Path(kubernetes_parts["pulumi_kubernetes_plugin"])
+    plugins = Path(project.env["PULUMI_HOME"]) / "plugins"
+    plugins.mkdir(exist_ok=True)
+    (plugins / plugin.name).symlink_to(plugin)
+    project.env["KUBECONFIG"] = str(kube.kubeconfig(tmp_path / "kubeconfig"))
+    project.run("config", "set", "namespace", namespace)
+    return project
+
+
+def configure(project: Project, **values: Any) -> None:
+    for key, value in values.items():
+        text = value if isinstance(value, str) else json.dumps(value)
+        project.run("config", "set", key, text)
+
+
+def outputs(project: Project) -> dict[str, Any]:
+    result: dict[str, Any] = json.loads(project.run("stack", "output", "--json").stdout)
+    return result
+
+
+def expected(namespace: str, ips: list[str], ports: list[int]) -> dict[str, tuple[str, int]]:
+    """Endpoint name → (address, port): one endpoint per ingress IP and Service port."""
+    return {endpoint_name(SERVICE, ip, port): (ip, port) for ip in ips for port in ports}
+
+
+def registered(reg: ServiceRegistry, namespace: str) -> dict[str, tuple[str, int]]:
+    return {e.name: (e.address, e.port) for e in reg.list_endp(namespace, SERVICE)}
+
+
+def test_load_balancer_service_lifecycle(
+    project: Project,
+    url: str,
+    reg: ServiceRegistry,
+    writes: WriteLog,
+    kube: KubeAPI,
+    namespace: str,
+) -> None:
+    reg.create_ns(Namespace("legacy", {"owner": "someone-else"}))
+    reg.create_serv(Service("billing", "legacy", {"owner": "someone-else"}))
+    reg.create_endp(Endpoint("billing-1", "legacy", "billing", "10.9.0.1", 443))
+    before = snapshot(reg)
+    configure(project, **{"servregistry:registry": url})
+    k8s_ns = f"/api/v1/namespaces/{namespace}"
+
+    with LoadBalancerController(kube, namespace, [{"ip": ip} for ip in IPS]) as lb:
+        # preview plans the Kubernetes objects and the registration, and writes nothing anywhere
+        ops = project.preview()
+        assert {k: ops.get(k) for k in ("shop", SERVICE, "checkout-registry-endpoints")} == {
+            "shop": "create",
+            SERVICE: "create",
+            "checkout-registry-endpoints": "create",
+        }
+        assert kube.get(k8s_ns) is None
+        assert snapshot(reg) == before
+
+        # up waits for the load balancer, then registers one endpoint per ingress IP x port
+        project.up()
+        assert lb.published == [SERVICE]
+        assert registered(reg, namespace) == expected(namespace, IPS, [443, 80])
+        assert reg.get_serv(namespace, SERVICE).metadata == {
+            "cnwan.io/traffic-profile": "standard",
+            "cnwan.io/team": "payments",
+            **STACK,
+        }
+        assert all(e.metadata == STACK for e in reg.list_endp(namespace, SERVICE))
+        assert outputs(project)["skipped"] == []
+        assert project.preview() == {}
+
+        # new ports and annotations: the Service and the registration update in place, and the
+        # registry writes only the endpoints that differ (port 80 out, 8080 in)
+        configure(
+            project,
+            ports=[{"name": "https", "port": 443}, {"name": "alt", "port": 8080}],
+            annotations={"cnwan.io/team": "checkout-team", "other.io/x": "y"},
+        )
+        ops = project.preview()
+        assert ops[SERVICE] == "update"
+        assert "replace" not in ops.values(), ops
+        writes.mark()
+        out = project.up()
+        assert "2 endpoint(s) to create, 0 to update, 2 to delete (2 unchanged" in out
+        assert writes.written() == set(expected(namespace, IPS, [80, 8080]))
+        assert registered(reg, namespace) == expected(namespace, IPS, [443, 8080])
+        assert reg.get_serv(namespace, SERVICE).metadata == {
+            "cnwan.io/team": "checkout-team",
+            **STACK,
+        }
+        ports = kube.get(f"{k8s_ns}/services/{SERVICE}")["spec"]["ports"]
+        assert [p["port"] for p in ports] == [443, 8080]
+
+        # someone else registers an endpoint in our registry service
+        theirs = Endpoint("theirs", namespace, SERVICE, "198.51.100.7", 9, {"owner": "x"})
+        reg.create_endp(theirs)
+
+        # deleting the Kubernetes Service removes its endpoints, and only ours
+        configure(project, deployService="false")
+        project.up()
+        assert kube.get(f"{k8s_ns}/services/{SERVICE}") is None
+        assert reg.list_endp(namespace, SERVICE) == [theirs]
+
+        # back again (the load balancer publishes the new Service's addresses), then destroy:
+        # everything ours goes, the foreign endpoint stays in our registry service
+        configure(project, deployService="true")
+        project.up()
+        assert lb.published == [SERVICE, SERVICE]
+        assert len(reg.list_endp(namespace, SERVICE)) == 5
+        project.destroy()
+        assert kube.get(k8s_ns) is None
+
+    assert reg.list_endp(namespace, SERVICE) == [theirs]
+    after = snapshot(reg)
+    assert {name: after[name] for name in before} == before
+    assert set(after) == {*before, namespace}
+
+
+def test_hostname_only_ingress_is_skipped_never_registered_empty(
+    project: Project, sqlite_registry_url: str, kube: KubeAPI, namespace: str
+) -> None:
+    reg = open_registry(sqlite_registry_url)
+    configure(project, **{"servregistry:registry": sqlite_registry_url})
+    ingress = [{"hostname": "lb-1.example.net"}, {"ip": "192.0.2.20"}]
+    try:
+        with LoadBalancerController(kube, namespace, ingress):
+            project.up()
+            assert registered(reg, namespace) == expected(namespace, ["192.0.2.20"], [443, 80])
+            assert all(e.address for e in reg.list_endp(namespace, SERVICE))
+            assert outputs(project)["skipped"] == [
+                "status.loadBalancer.ingress[0]=lb-1.example.net: "
+                "a hostname-only ingress has no IP address to register"
+            ]
+            project.destroy()
+        assert reg.list_ns() == []
+    finally:
+        reg.close()
