@@ -26,6 +26,10 @@ bench: bootstrap
 bench-cloud: bootstrap
 	.venv/bin/python -m bench.cloud_endpoint_sets
 
-.PHONY: example-kubernetes
+.PHONY: example-kubernetes test-kubernetes
 example-kubernetes:
 	bash scripts/example-kubernetes
+
+test-kubernetes: bootstrap
+	bash scripts/install-kubernetes >/dev/null
+	.venv/bin/python -m pytest -q -p no:cacheprovider -m kubernetes
