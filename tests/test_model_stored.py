@@ -1,5 +1,7 @@
 """Objects read from a registry are represented as stored; objects we write are validated."""
 
+from pathlib import Path
+
 import pytest
 
 from servregistry import errors
@@ -40,3 +42,16 @@ def test_validation_outside_stored_is_unchanged_after_a_stored_read() -> None:
     Endpoint.stored(_endp(address="db.internal", port=1))
     with pytest.raises(errors.InvalidInputError):
         Endpoint("a", "n", "s", "db.internal", 1)
+
+
+def test_the_broker_names_why_an_unreadable_endpoint_is_left_alone(tmp_path: Path) -> None:
+    from servregistry import Broker
+    from servregistry.backends.sqlite import SqliteRegistry
+
+    reg = SqliteRegistry(tmp_path / "r.db")
+    broker = Broker(reg)
+    broker.manage_ns(Namespace("n"))
+    broker.manage_serv(Service("s", "n"))
+    placeholder = Endpoint.stored(_endp(), unreadable="invalid YAML")
+    assert not broker.owns(placeholder)
+    assert "invalid YAML" in broker.describe_owner(placeholder)

@@ -128,6 +128,10 @@ class Broker:
 
     def describe_owner(self, obj: RegistryObject) -> str:
         """Say who owns ``obj`` in words, for error messages."""
+        if obj.unreadable:
+            return f"its stored value cannot be read ({obj.unreadable}); not ours to change"
+                f"its stored value cannot be read ({obj.unreadable}), so it is not ours to change"
+            )
         parts = []
         for mark in self._marks:
             value = obj.metadata.get(mark.key)
