@@ -130,8 +130,6 @@ class Broker:
         """Say who owns ``obj`` in words, for error messages."""
         if obj.unreadable:
             return f"its stored value cannot be read ({obj.unreadable}); not ours to change"
-                f"its stored value cannot be read ({obj.unreadable}), so it is not ours to change"
-            )
         parts = []
         for mark in self._marks:
             value = obj.metadata.get(mark.key)
