@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, NamedTuple
@@ -320,10 +320,24 @@ class EtcdClient:
     def scan(self, prefix: str | bytes, *, keys_only: bool = False) -> tuple[int, list[Any]]:
         """Every key under ``prefix`` (etcd ``KeyValue`` messages, in key order) at one
         revision, read in pages; returns that revision and the keys."""
+        revision, found = 0, []
+        for revision, restart, kvs in self.pages(prefix, keys_only=keys_only):
+            if restart:
+                found = []
+            found.extend(kvs)
+        return revision, found
+
+    def pages(
+        self, prefix: str | bytes, *, keys_only: bool = False
+    ) -> Iterator[tuple[int, bool, Sequence[Any]]]:
+        """The keys under ``prefix`` page by page, all at one revision: ``(revision, restart,
+        kvs)``, where ``restart`` is true on the first page of a read and the caller drops what
+        it kept of earlier pages (the revision was compacted while we paged, so the read starts
+        again at a newer one). A caller that decodes each page as it comes holds one page of
+        raw messages at a time, never the whole prefix."""
         start = _bytes(prefix)
         end = prefix_range_end(start)
         for _attempt in range(3):
-            found: list[Any] = []
             revision, key, limit = 0, start, PAGE_KEYS
             try:
                 while True:
@@ -337,11 +351,13 @@ class EtcdClient:
                             raise
                         limit = max(1, limit // 4)
                         continue
+                    first = not revision
                     revision = revision or int(response.header.revision)
-                    found.extend(response.kvs)
-                    if not response.more or not response.kvs:
-                        return revision, found
-                    key = response.kvs[-1].key + b"\0"
+                    kvs = response.kvs
+                    yield revision, first, kvs
+                    if not response.more or not kvs:
+                        return
+                    key = kvs[-1].key + b"\0"
             except _Compacted:
                 continue  # compacted while we paged: read again at a newer revision
         raise errors.BackendError(
