@@ -2,7 +2,7 @@
 
     python -m bench.endpoint_sets [--sizes 1000,10000[,100000]] [--repeat 3] [--etcd HOST:PORT]
 
-One table: N × scenario × way. Scenarios, each from a state prepared beforehand (by this
+One table: N x scenario x way. Scenarios, each from a state prepared beforehand (by this
 process, with our Broker):
 
 * **from empty**: the service exists with no endpoint; N endpoints are written;
@@ -197,11 +197,12 @@ def cell(target: str, prefix: str, way: str, scenario: str, n: int) -> dict[str,
     seconds = time.perf_counter() - started
     gc.callbacks.remove(on_gc)
     peak = _status("VmHWM") - rss_after_imports
+    calls = counter.calls
     stored = {e.name: e.metadata.get("version") for e in reg.list_endp(NS, SERV)}
     assert stored == {e.name: e.metadata.get("version") for e in desired}, "reconcile diverged"
     return {
         "seconds": seconds,
-        "calls": counter.calls,
+        "calls": calls,
         "peak_kib": peak,
         "gc_max": max(pauses, default=0.0),
         "gc_total": sum(pauses),

@@ -399,9 +399,9 @@ class EtcdRegistry(BaseRegistry):
         # endpoint listing decodes page by page, holding one page of raw messages at a time
         objects: list[tuple[str, str, bytes, int]] = []
         revision = 0
-        for revision, restart, kvs in self.client.pages(parent, keys_only=nested):
+        for at, restart, kvs in self.client.pages(parent, keys_only=nested):
             if restart:
-                result, orphans, objects = [], {}, []
+                revision, result, orphans, objects = at, [], {}, []
             for kv in kvs:
                 key = kv.key.decode(errors="replace")
                 name = key[cut:] if key.startswith(base) else ""

@@ -46,8 +46,9 @@ except ImportError as exc:  # pragma: no cover - exercised by open_registry's me
 
 __all__ = ["PAGE_KEYS", "EtcdClient", "TxnResult", "prefix_range_end"]
 
-#: keys per page of a prefix read (about 225 bytes each for an endpoint)
-PAGE_KEYS = 2000
+#: keys per page of a prefix read (about 225 bytes each for an endpoint: a page of endpoints is
+#: about 4 MiB, and a service of up to this many endpoints is read in one round trip)
+PAGE_KEYS = 16384
 #: range requests per transaction when values are fetched by key (etcd's --max-txn-ops)
 PAGE_OPS = 128
 #: the largest response accepted; a page that would exceed it is read again in smaller pages
@@ -320,10 +321,10 @@ class EtcdClient:
     def scan(self, prefix: str | bytes, *, keys_only: bool = False) -> tuple[int, list[Any]]:
         """Every key under ``prefix`` (etcd ``KeyValue`` messages, in key order) at one
         revision, read in pages; returns that revision and the keys."""
-        revision, found = 0, []
-        for revision, restart, kvs in self.pages(prefix, keys_only=keys_only):
+        revision, found = 0, list[Any]()
+        for at, restart, kvs in self.pages(prefix, keys_only=keys_only):
             if restart:
-                found = []
+                revision, found = at, []
             found.extend(kvs)
         return revision, found
 
