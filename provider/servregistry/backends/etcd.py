@@ -38,7 +38,15 @@ from servregistry.backends.base import (
     split_url,
     url_option,
 )
-from servregistry.backends.etcd_client import EtcdClient, prefix_range_end
+from servregistry.backends.etcd_client import (
+    EtcdClient,
+    absent,
+    delete_op,
+    exists,
+    mod_is,
+    prefix_range_end,
+    put_op,
+)
 from servregistry.backends.sqlite import check_name
 from servregistry.model import Endpoint, Namespace, RegistryObject, Service
 from servregistry.registry import EndpointChanges
@@ -46,7 +54,6 @@ from servregistry.registry import EndpointChanges
 try:
     import etcd3
     import grpc
-    from etcd3.client import Transactions
 except ImportError as exc:  # pragma: no cover - exercised by open_registry's message
     raise errors.MissingDependencyError(
         "the etcd backend needs python3-etcd3: pip install 'pulumi-servregistry[etcd]'"
@@ -66,9 +73,6 @@ PASSWORD_ENV = "SERVREGISTRY_ETCD_PASSWORD"
 #: object keys whose revision and decoded object a registry keeps (about 0.3 KiB each)
 _CACHE_SIZE = 400_000
 
-#: builds compares and operations (stateless; the client's own instance is the same class)
-_TX = Transactions()
-
 _T = TypeVar("_T")
 _Obj = TypeVar("_Obj", Namespace, Service, Endpoint)
 
@@ -76,13 +80,13 @@ _Obj = TypeVar("_Obj", Namespace, Service, Endpoint)
 @dataclass(slots=True)
 class _Write:
     """One guarded write of ``key``: the parents that must exist, the key's own compare, then
-    the operations. A batch of writes to one service guards the shared parents once. Plain
-    data (no closures): an endpoint set makes thousands of these."""
+    the operation (etcd messages, built once). A batch of writes to one service guards the
+    shared parents once. Plain data (no closures): an endpoint set makes thousands of these."""
 
     name: str
     key: str
     compare: Any
-    ops: list[Any]
+    op: Any
     #: (key, message if missing) of the namespace and service that must exist
     parents: list[tuple[str, str]]
     #: an update (the key must exist) or a create (it must not); deletes are updates
@@ -504,20 +508,19 @@ class EtcdRegistry(BaseRegistry):
         parents = self._parents(obj) if parents is None else parents
         seen = self._revision(key) if update else None
         if update and seen is not None:
-            compare = _TX.mod(key) == seen
+            compare = mod_is(key, seen)
         elif update:
-            compare = _TX.create(key) > 0
+            compare = exists(key)
         else:
-            compare = _TX.create(key) == 0
+            compare = absent(key)
         value = layout.encode(obj)
-        ops = [_TX.put(key, value)]
-        return _Write(obj.name, key, compare, ops, parents, update, seen, obj, value)
+        return _Write(obj.name, key, compare, put_op(key, value), parents, update, seen, obj, value)
 
     def _delete_write(self, key: str, label: str) -> _Write:
         seen = self._revision(key)
-        compare = _TX.mod(key) == seen if seen is not None else _TX.create(key) > 0
+        compare = mod_is(key, seen) if seen is not None else exists(key)
         name = key.rsplit("/", 1)[-1]
-        return _Write(name, key, compare, [_TX.delete(key)], [], True, seen, label=label)
+        return _Write(name, key, compare, delete_op(key), [], True, seen, label=label)
 
     def _explain(self, write: _Write, ambiguous: bool) -> errors.ServiceRegistryError | None:
         """Why a guarded write did not apply (one extra read, only on failure); None if it
@@ -549,7 +552,7 @@ class EtcdRegistry(BaseRegistry):
 
     def _commit(self, write: _Write, ambiguous: bool = False) -> None:
         result = self.client.transaction(
-            compare=[*_guards(write.parents), write.compare], success=write.ops, failure=[]
+            compare=[*_guards(write.parents), write.compare], success=[write.op], failure=[]
         )
         if not result.succeeded:
             failure = self._explain(write, ambiguous or result.ambiguous)
@@ -595,10 +598,10 @@ class EtcdRegistry(BaseRegistry):
         child = key + "/"
         end = prefix_range_end(child.encode())
         compares = [
-            _TX.mod(key) == seen if seen is not None else _TX.create(key) > 0,
+            mod_is(key, seen) if seen is not None else exists(key),
             etcd3.transactions.Mod(child, end) < revision + 1,
         ]
-        ops = [_TX.delete(key), etcd3.transactions.Delete(child, range_end=end)]
+        ops = [delete_op(key), etcd3.transactions.Delete(child, range_end=end)]
         result = self.client.transaction(compare=compares, success=ops, failure=[])
         if not result.succeeded:
             value, meta = self.client.get(key)
@@ -705,7 +708,7 @@ class EtcdRegistry(BaseRegistry):
         self, guard: list[Any], batch: list[_Write]
     ) -> dict[str, errors.ServiceRegistryError]:
         compares = guard + [w.compare for w in batch]
-        ops = [op for w in batch for op in w.ops]
+        ops = [w.op for w in batch]
         result = self.client.transaction(compare=compares, success=ops, failure=[])
         if result.succeeded:
             self._remember(batch, result.revision)
@@ -729,7 +732,7 @@ def _batched(items: Iterator[_T], size: int) -> Iterator[list[_T]]:
 
 def _guards(parents: list[tuple[str, str]]) -> list[Any]:
     """Compares that hold while every parent key exists."""
-    return [_TX.create(parent) > 0 for parent, _ in parents]
+    return [exists(parent) for parent, _ in parents]
 
 
 def _need(value: str, error: type[errors.InvalidInputError]) -> None:

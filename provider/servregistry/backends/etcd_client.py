@@ -44,7 +44,17 @@ except ImportError as exc:  # pragma: no cover - exercised by open_registry's me
         "the etcd backend needs python3-etcd3: pip install 'pulumi-servregistry[etcd]'"
     ) from exc
 
-__all__ = ["PAGE_KEYS", "EtcdClient", "TxnResult", "prefix_range_end"]
+__all__ = [
+    "PAGE_KEYS",
+    "EtcdClient",
+    "TxnResult",
+    "absent",
+    "delete_op",
+    "exists",
+    "mod_is",
+    "prefix_range_end",
+    "put_op",
+]
 
 #: keys per page of a prefix read (about 225 bytes each for an endpoint: a page of endpoints is
 #: about 4 MiB, and a service of up to this many endpoints is read in one round trip)
@@ -402,11 +412,13 @@ class EtcdClient:
     def transaction(
         self, compare: Sequence[Any], success: Sequence[Any], failure: Sequence[Any] = ()
     ) -> TxnResult:
-        """A transaction of python3-etcd3 compare and operation objects."""
+        """A transaction of compares and operations: python3-etcd3's objects, or the messages
+        :func:`mod_is`, :func:`exists`, :func:`absent`, :func:`put_op` and :func:`delete_op`
+        build directly (what an endpoint set uses: no intermediate object per write)."""
         request = etcdrpc.TxnRequest(
-            compare=[c.build_message() for c in compare],
-            success=[_op(o) for o in success],
-            failure=[_op(o) for o in failure],
+            compare=[c if isinstance(c, _COMPARE) else c.build_message() for c in compare],
+            success=[o if isinstance(o, _REQUEST_OP) else _op(o) for o in success],
+            failure=[o if isinstance(o, _REQUEST_OP) else _op(o) for o in failure],
         )
         response, ambiguous = self._call("Txn", request)
         return TxnResult(
@@ -425,6 +437,37 @@ class EtcdClient:
         start = _bytes(prefix)
         request = etcdrpc.DeleteRangeRequest(key=start, range_end=prefix_range_end(start))
         self._call("DeleteRange", request)
+
+
+_COMPARE = etcdrpc.Compare
+_REQUEST_OP = etcdrpc.RequestOp
+
+
+def mod_is(key: str | bytes, revision: int) -> Any:
+    """Compare: ``key`` was last modified at ``revision``."""
+    return _COMPARE(
+        key=_bytes(key), result=_COMPARE.EQUAL, target=_COMPARE.MOD, mod_revision=revision
+    )
+
+
+def exists(key: str | bytes) -> Any:
+    """Compare: ``key`` exists."""
+    return _COMPARE(key=_bytes(key), result=_COMPARE.GREATER, target=_COMPARE.CREATE)
+
+
+def absent(key: str | bytes) -> Any:
+    """Compare: ``key`` does not exist."""
+    return _COMPARE(key=_bytes(key), result=_COMPARE.EQUAL, target=_COMPARE.CREATE)
+
+
+def put_op(key: str | bytes, value: bytes) -> Any:
+    """Operation: put ``value`` at ``key``."""
+    return _REQUEST_OP(request_put=etcdrpc.PutRequest(key=_bytes(key), value=value))
+
+
+def delete_op(key: str | bytes) -> Any:
+    """Operation: delete ``key`` (one key)."""
+    return _REQUEST_OP(request_delete_range=etcdrpc.DeleteRangeRequest(key=_bytes(key)))
 
 
 def _op(op: Any) -> Any:
