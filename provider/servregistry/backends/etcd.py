@@ -22,8 +22,9 @@ import logging
 import os
 import ssl
 import threading
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -691,11 +692,17 @@ class EtcdRegistry(BaseRegistry):
         breaker = CircuitBreaker()  # once etcd is out of reach, no further batch is sent
         pool = ThreadPoolExecutor(max_workers=PIPELINE_DEPTH)
         try:
-            in_flight = [
-                pool.submit(breaker.call, partial(self._commit_batch, guard, b)) for b in batches
-            ]
-            for future in in_flight:
-                failures.update(future.result())
+            # batches are built as the pipeline drains: a large set is never held as messages
+            # all at once, only the batches submitted and not yet answered
+            in_flight: deque[Future[dict[str, errors.ServiceRegistryError]]] = deque()
+            for batch in batches:
+                if len(in_flight) >= 2 * PIPELINE_DEPTH:
+                    failures.update(in_flight.popleft().result())
+                in_flight.append(
+                    pool.submit(breaker.call, partial(self._commit_batch, guard, batch))
+                )
+            while in_flight:
+                failures.update(in_flight.popleft().result())
         except errors.ServiceRegistryError:
             if breaker.tripped is not None:
                 raise breaker.tripped from breaker.tripped.__cause__
