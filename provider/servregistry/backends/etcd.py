@@ -13,6 +13,11 @@ own ``mod_revision``: a change made by someone else between our read and our wri
 ``prod/…`` only, never ``prod-eu``. Endpoint sets are written in batched transactions of at most
 ``MAX_TXN_OPS`` operations (etcd's default ``--max-txn-ops`` is 128 for both compares and ops),
 ``PIPELINE_DEPTH`` of them in flight at once.
+
+What a read returned is kept per key as ``(mod_revision, object)`` (:class:`_Cache`): the next
+write's guard, and the object the next read at that revision returns without decoding. Every
+single-object call touches its own entry only; removing a service or namespace visits the keys
+under it only, whatever else the cache holds.
 """
 
 from __future__ import annotations
