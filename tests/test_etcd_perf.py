@@ -3,6 +3,7 @@ hold. The caches are observed through dicts that count every entry anything iter
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from typing import Any
 
@@ -123,3 +124,41 @@ def test_an_update_after_a_listing_is_still_guarded_on_the_revision_read(
     reg.client.put(key, layout.encode(stored.model_copy(update={"port": 99})))
     with pytest.raises(errors.ConflictError):
         reg.update_endp(stored.model_copy(update={"port": 100}))
+
+
+def test_an_endpoint_value_parsed_in_one_match_reads_as_the_line_parser_reads_it() -> None:
+    """The one-pattern parse of an endpoint value (what makes a cold listing cheap) gives the
+    same document as the line parser, and takes every plain value we write."""
+    rng = random.Random(7)
+    plain = "abcXYZ019_.:/-"
+    texts: list[str] = []
+    for i in range(2000):
+        word = "".join(rng.choice(plain) for _ in range(rng.randint(1, 12)))
+        metadata = {
+            f"k{j}{word if j % 2 else ''}": rng.choice([word, "yes", "100", "v"])
+            for j in range(i % 4)
+        }
+        endp = Endpoint.stored(
+            {
+                "name": f"e{i}{word}".rstrip(":"),
+                "ns_name": "perf",
+                "serv_name": "web",
+                "address": rng.choice(["10.0.0.1", "::1", "fe80::1", "host.example"]),
+                "port": rng.choice([0, 80, 65535]),
+                "metadata": metadata,
+            }
+        )
+        texts.append(layout.encode(endp).decode())
+    texts += [
+        "name: a\nserviceName: s\nnamespaceName: n\nmetadata:\n    a:: c\naddress: b\nport: 1\n",
+        "name: a\nserviceName: s\nnamespaceName: n\nmetadata:\naddress: b\nport: 1\n",
+        "name: a\nserviceName: s\nnamespaceName: n\nmetadata: {}\naddress: b\nport: 99999999\n",
+    ]
+    matched = 0
+    for text in texts:
+        fast = layout._endpoint_decode(text)
+        if fast is not None:
+            matched += 1
+            assert fast == layout._line_decode(text), text
+        assert layout._fast_decode(text) == (fast or layout._line_decode(text))
+    assert matched > len(texts) // 4  # values with plain scalars only take the one-match path

@@ -189,6 +189,11 @@ def _fast_decode(text: str) -> dict[str, Any] | None:
         endpoint = _endpoint_decode(text)
         if endpoint is not None:
             return endpoint
+    return _line_decode(text)
+
+
+def _line_decode(text: str) -> dict[str, Any] | None:
+    """:func:`_fast_decode` line by line (any kind, quoted scalars too)."""
     doc: dict[str, Any] = {}
     nested: dict[str, str] | None = None
     opened: list[str] = []
