@@ -1,25 +1,46 @@
-"""Endpoint-set reconciliation on a real etcd: ours vs the seed's algorithm vs the floor.
+"""Endpoint-set reconciliation on a real etcd: the seed's algorithm vs ours vs the floor.
 
-    python -m bench.endpoint_sets [--sizes 100,1000,10000] [--etcd HOST:PORT]
+    python -m bench.endpoint_sets [--sizes 1000,10000[,100000]] [--repeat 3] [--etcd HOST:PORT]
+                                  [--scenarios "from empty,no-op,10% changed,shrink to empty"]
 
-For each N, three scenarios on a fresh prefix: the set written from empty, then 1% of the
-endpoints changed (new port), then the same set again (no-op). Three ways, in one process
-against one etcd, so the ratios are comparable:
+One table: N x scenario x way. Scenarios, each from a state prepared beforehand (by this
+process, with our Broker):
 
-* **ours**: ``Broker.manage_serv_endps`` with the etcd batch path (one range read, then guarded
-  transactions of at most 128 operations, up to 4 in flight while the next is built);
-* **seed**: the same Broker with the batch path hidden, i.e. the seed's algorithm: one range
-  read, then one guarded transaction per endpoint;
-* **floor**: what any correct reconciler must do at least, with bare ``etcd3`` calls: one range
-  read, then unguarded puts/deletes of exactly the changed keys in 128-op transactions.
+* **from empty**: the service exists with no endpoint; N endpoints are written;
+* **no-op**: the N endpoints are stored; the same N are asked for (every ``pulumi up`` that
+  changes nothing);
+* **10% changed**: the N endpoints are stored; a tenth of them get new metadata;
+* **shrink to empty**: the N endpoints are stored; none are asked for.
 
-Each cell is wall time (best of ``--repeat`` runs) and round trips (etcd calls). Without
-``--etcd`` a private etcd is started on a free loopback port (Debian's ``etcd-server``).
+Ways:
+
+* **seed**: the seed's algorithm: the Broker with the registry's batch path hidden, so it
+  reads the endpoints once and writes one guarded transaction per endpoint (the seed's
+  ``CreateEndp``/``UpdateEndp``/``DeleteEndp``);
+* **ours**: ``Broker.manage_serv_endps`` with the etcd batch path (one paged read, then guarded
+  transactions of at most 128 operations, 4 in flight);
+* **floor**: what any reconciler must do at least, with bare client calls: one paged range read
+  of the endpoint prefix with values, the desired values encoded and compared byte for byte,
+  then unguarded puts/deletes of exactly the changed keys in 128-op transactions, one at a time.
+
+Each cell runs in a fresh process that imports everything, connects, builds the desired list
+(the caller's input) and then runs the reconcile once with a fresh registry object, as the
+provider does on every ``pulumi up``. It reports wall time, etcd round trips, the peak RSS above
+that process's RSS after imports and connecting (``VmHWM - VmRSS``), and the longest
+garbage-collection pause during the reconcile (``gc.callbacks``; the CPU time of the collection,
+so that a busy machine's scheduling is not counted as collector work). Times are medians of
+``--repeat`` processes; RSS and GC pause are the largest seen. Without ``--etcd`` a private etcd
+is started on a free loopback port (Debian's ``etcd-server``).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
+import json
+import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -33,29 +54,30 @@ from servregistry.backends import etcd_layout as layout
 from servregistry.backends.etcd import EtcdRegistry
 
 MAX_OPS = 128
-COUNTED = ("get", "get_prefix", "transaction", "put", "delete")
+SCENARIOS = ("from empty", "no-op", "10% changed", "shrink to empty")
+WAYS = ("seed", "ours", "floor")
+NS, SERV = "bench", "web"
 
 
 class Counting:
-    """Wraps an etcd3 client and counts the calls that are round trips."""
+    """Wraps an etcd client and counts its round trips (every request it sends, retries
+    included); stands in for the client (``reg._client = Counting(reg.client)``)."""
 
     def __init__(self, client: Any) -> None:
         self._client = client
         self._lock = threading.Lock()
         self.calls = 0
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._client, name)
-        if name not in COUNTED:
-            return attr
+        send = client._call
 
         def counted(*args: Any, **kwargs: Any) -> Any:
             with self._lock:  # transactions are sent from several threads
                 self.calls += 1
-            result = attr(*args, **kwargs)
-            return list(result) if name == "get_prefix" else result
+            return send(*args, **kwargs)
 
-        return counted
+        client._call = counted
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
 
 
 class SeedStyle:
@@ -73,119 +95,216 @@ class SeedStyle:
 
 
 def endpoints(n: int, changed: int = 0) -> list[Endpoint]:
+    """N endpoints; the first ``changed`` carry different metadata."""
     return [
         Endpoint(
-            f"web-{i:05d}",
-            "bench",
-            "web",
+            f"web-{i:06d}",
+            NS,
+            SERV,
             f"10.{i // 65536 % 256}.{i // 256 % 256}.{i % 256}",
-            9000 if i < changed else 8080,
-            {"zone": f"z{i % 3}"},
+            8080,
+            {"zone": f"z{i % 3}", "version": "v2" if i < changed else "v1"},
         )
         for i in range(n)
     ]
 
 
-def counting_registry(target: str) -> tuple[EtcdRegistry, Counting]:
-    reg = EtcdRegistry([target], prefix=f"/bench-{uuid.uuid4().hex[:8]}/", timeout=60)
-    counter = Counting(reg.client)
-    reg._client = counter  # bench-only: count the round trips the backend makes
+def desired_of(scenario: str, n: int) -> list[Endpoint]:
+    if scenario == "shrink to empty":
+        return []
+    return endpoints(n, changed=n // 10 if scenario == "10% changed" else 0)
+
+
+def prepare(target: str, scenario: str, n: int) -> str:
+    """A fresh prefix holding the scenario's starting state; returns the prefix."""
+    reg = EtcdRegistry([target], prefix=f"/bench-{uuid.uuid4().hex[:8]}/", timeout=120)
     broker = Broker(reg)
-    broker.manage_ns(Namespace("bench"))
-    broker.manage_serv(Service("web", "bench"))
-    counter.calls = 0
-    return reg, counter
+    broker.manage_ns(Namespace(NS))
+    broker.manage_serv(Service(SERV, NS))
+    if scenario != "from empty":
+        failures = broker.manage_serv_endps(NS, SERV, endpoints(n))
+        assert not failures, failures
+    reg.close()
+    return reg.prefix
+
+
+# the measured cell (a fresh process) ----------------------------------------------------------
 
 
 def run_broker(reg: Any, desired: list[Endpoint]) -> None:
-    failures = Broker(reg).manage_serv_endps("bench", "web", desired)
+    failures = Broker(reg).manage_serv_endps(NS, SERV, desired)
     assert not failures, failures
+
+
+def run_seed(reg: EtcdRegistry, desired: list[Endpoint]) -> None:
+    run_broker(SeedStyle(reg), desired)
 
 
 def run_floor(reg: EtcdRegistry, desired: list[Endpoint]) -> None:
     """Read once, then write exactly the difference with bare puts in 128-op transactions."""
     client = reg.client
-    base = layout.serv_key(reg.prefix, "bench", "web") + "/endpoints/"
-    current = {meta.key.decode(): value for value, meta in client.get_prefix(base)}
-    owner = {"owner": "cnwan-operator"}
-    wanted = {
-        base + e.name: layout.encode(e.model_copy(update={"metadata": {**e.metadata, **owner}}))
-        for e in desired
-    }
+    base = layout.serv_key(reg.prefix, NS, SERV) + "/endpoints/"
+    _revision, kvs = client.scan(base)
+    current = {kv.key: kv.value for kv in kvs}
+    del kvs
+    stamp = Broker(reg).stamp
     tx = client.transactions
-    ops = [tx.put(k, v) for k, v in wanted.items() if current.get(k) != v]
-    ops += [tx.delete(k) for k in current if k not in wanted]
+    ops = []
+    for endp in desired:
+        key = (base + endp.name).encode()
+        value = layout.encode(stamp(endp))
+        if current.pop(key, None) != value:
+            ops.append(tx.put(key, value))
+    ops += [tx.delete(key) for key in current]
     for start in range(0, len(ops), MAX_OPS):
         client.transaction(compare=[], success=ops[start : start + MAX_OPS], failure=[])
 
 
-def measure(
-    target: str, n: int, way: Callable[[Any, list[Endpoint]], None], seed: bool, repeat: int
-) -> dict[str, tuple[float, int]]:
-    """Wall time (best of ``repeat``) and round trips of the three scenarios."""
-    results: dict[str, list[tuple[float, int]]] = {"empty": [], "1% changed": [], "no-op": []}
+RUNS: dict[str, Callable[[EtcdRegistry, list[Endpoint]], None]] = {
+    "seed": run_seed,
+    "ours": run_broker,
+    "floor": run_floor,
+}
+
+
+def _status(field: str) -> int:
+    """A ``/proc/self/status`` field in KiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def cell(target: str, prefix: str, way: str, scenario: str, n: int) -> dict[str, Any]:
+    """Run one reconcile and measure it (called in a fresh process)."""
+    reg = EtcdRegistry([target], prefix=prefix, timeout=600)
+    reg.get_serv(NS, SERV)  # connect (and authenticate) before the baseline
+    gc.collect()
+    rss_after_imports = _status("VmRSS")
+    counter = Counting(reg.client)
+    reg._client = counter  # bench-only: count the round trips
+    desired = desired_of(scenario, n)
+    pauses: list[float] = []
+    started_gc: list[float] = []
+
+    def on_gc(phase: str, _info: dict[str, int]) -> None:
+        if phase == "start":
+            started_gc.append(time.thread_time())
+        elif started_gc:
+            pauses.append(time.thread_time() - started_gc.pop())
+
+    gc.callbacks.append(on_gc)
+    started = time.perf_counter()
+    RUNS[way](reg, desired)
+    seconds = time.perf_counter() - started
+    gc.callbacks.remove(on_gc)
+    peak = _status("VmHWM") - rss_after_imports
+    calls = counter.calls
+    stored = {e.name: e.metadata.get("version") for e in reg.list_endp(NS, SERV)}
+    assert stored == {e.name: e.metadata.get("version") for e in desired}, "reconcile diverged"
+    return {
+        "seconds": seconds,
+        "calls": calls,
+        "peak_kib": peak,
+        "gc_max": max(pauses, default=0.0),
+        "gc_total": sum(pauses),
+    }
+
+
+# the table (the parent process) ---------------------------------------------------------------
+
+
+def measure(target: str, way: str, scenario: str, n: int, repeat: int) -> dict[str, Any]:
+    runs = []
     for _ in range(repeat):
-        reg, counter = counting_registry(target)
-        handle: Any = SeedStyle(reg) if seed else reg
-        steps = [
-            ("empty", endpoints(n)),
-            ("1% changed", endpoints(n, changed=max(1, n // 100))),
-            ("no-op", endpoints(n, changed=max(1, n // 100))),
-        ]
-        for label, desired in steps:
-            counter.calls = 0
-            started = time.perf_counter()
-            way(handle, desired)
-            results[label].append((time.perf_counter() - started, counter.calls))
-        _verify(reg, steps[-1][1])
-        reg.client.delete_prefix(reg.prefix)
-        reg.close()
-    return {label: min(runs) for label, runs in results.items()}
+        prefix = prepare(target, scenario, n)
+        try:
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "bench.endpoint_sets",
+                    "--etcd",
+                    target,
+                    "--cell",
+                    json.dumps([prefix, way, scenario, n]),
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+        finally:
+            reg = EtcdRegistry([target], prefix=prefix, timeout=120)
+            reg.client.delete_prefix(prefix)
+            reg.close()
+        runs.append(json.loads(out.strip().splitlines()[-1]))
+    return {
+        "seconds": statistics.median(r["seconds"] for r in runs),
+        "calls": runs[0]["calls"],
+        "peak_kib": max(r["peak_kib"] for r in runs),
+        "gc_max": max(r["gc_max"] for r in runs),
+    }
 
 
-def _verify(reg: EtcdRegistry, desired: list[Endpoint]) -> None:
-    stored = {e.name: (e.address, e.port) for e in reg.list_endp("bench", "web")}
-    assert stored == {e.name: (e.address, e.port) for e in desired}, "reconcile diverged"
+def _cell_text(result: dict[str, Any]) -> str:
+    return (
+        f"{_ms(result['seconds'])} ({result['calls']} RT, {result['peak_kib'] / 1024:.0f} MiB, "
+        f"GC ≤{result['gc_max'] * 1000:.1f} ms)"
+    )
 
 
-def table(target: str, sizes: list[int], repeat: int) -> str:
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:,.0f} ms" if seconds < 10 else f"{seconds:,.1f} s"
+
+
+def table(target: str, sizes: list[int], repeat: int, scenarios: list[str]) -> str:
     rows = [
-        "| N | scenario | ours | seed (1 txn/endpoint) | floor (bare 128-op txns) "
-        "| seed / ours | ours / floor |",
-        "|---:|---|---:|---:|---:|---:|---:|",
+        "| N | scenario | seed's algorithm | ours | floor | seed / ours | ours / floor "
+        "| ours: RSS per endpoint |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for seed, way in ((False, run_broker), (True, run_broker), (False, run_floor)):
-        measure(target, 50, way, seed=seed, repeat=1)  # warm-up: imports, caches, connections
     for n in sizes:
-        ours = measure(target, n, run_broker, seed=False, repeat=repeat)
-        seed = measure(target, n, run_broker, seed=True, repeat=repeat)
-        floor = measure(target, n, run_floor, seed=False, repeat=repeat)
-        for label in ours:
-            (t_o, rt_o), (t_s, rt_s), (t_f, rt_f) = ours[label], seed[label], floor[label]
+        for scenario in scenarios:
+            res = {way: measure(target, way, scenario, n, repeat) for way in WAYS}
+            seed, ours, floor = res["seed"], res["ours"], res["floor"]
+            per_endpoint = ours["peak_kib"] * 1024 / max(n, 1)
             rows.append(
-                f"| {n:,} | {label} | {t_o * 1000:.0f} ms ({rt_o} RT) "
-                f"| {t_s * 1000:.0f} ms ({rt_s} RT) | {t_f * 1000:.0f} ms ({rt_f} RT) "
-                f"| {t_s / t_o:.1f}x | {t_o / t_f:.2f}x |"
+                f"| {n:,} | {scenario} | {_cell_text(seed)} | {_cell_text(ours)} "
+                f"| {_cell_text(floor)} | {seed['seconds'] / ours['seconds']:.1f}x "
+                f"| {ours['seconds'] / floor['seconds']:.2f}x | {per_endpoint:,.0f} B |"
             )
+            print(rows[-1], file=sys.stderr, flush=True)
     return "\n".join(rows)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="100,1000,10000")
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--sizes", default="1000,10000", help="add 100000 for the large row")
     parser.add_argument("--etcd", help="HOST:PORT of a running etcd (default: start one)")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--scenarios", default=",".join(SCENARIOS), help="a comma-separated subset of: %(default)s"
+    )
+    parser.add_argument("--cell", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.cell:
+        prefix, way, scenario, n = json.loads(args.cell)
+        print(json.dumps(cell(args.etcd, prefix, way, scenario, n)))
+        return
     sizes = [int(s) for s in args.sizes.split(",")]
+    scenarios = args.scenarios.split(",")
+    unknown = sorted(set(scenarios) - set(SCENARIOS))
+    if unknown:
+        parser.error(f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(SCENARIOS)}")
     if args.etcd:
-        print(table(args.etcd, sizes, args.repeat))
+        print(table(args.etcd, sizes, args.repeat, scenarios))
         return
     from tests.fixtures.etcd import EtcdServer
 
     with tempfile.TemporaryDirectory() as tmp:
         server = EtcdServer(Path(tmp))
         try:
-            print(table(server.client_url, sizes, args.repeat))
+            print(table(server.client_url, sizes, args.repeat, scenarios))
         finally:
             server.stop()
 

@@ -13,6 +13,11 @@ own ``mod_revision``: a change made by someone else between our read and our wri
 ``prod/…`` only, never ``prod-eu``. Endpoint sets are written in batched transactions of at most
 ``MAX_TXN_OPS`` operations (etcd's default ``--max-txn-ops`` is 128 for both compares and ops),
 ``PIPELINE_DEPTH`` of them in flight at once.
+
+What a read returned is kept per key as ``(mod_revision, object)`` (:class:`_Cache`): the next
+write's guard, and the object the next read at that revision returns without decoding. Every
+single-object call touches its own entry only; removing a service or namespace visits the keys
+under it only, whatever else the cache holds.
 """
 
 from __future__ import annotations
@@ -22,9 +27,9 @@ import logging
 import os
 import ssl
 import threading
-from collections import OrderedDict
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -39,7 +44,15 @@ from servregistry.backends.base import (
     split_url,
     url_option,
 )
-from servregistry.backends.etcd_client import EtcdClient, prefix_range_end
+from servregistry.backends.etcd_client import (
+    EtcdClient,
+    absent,
+    delete_op,
+    exists,
+    mod_is,
+    prefix_range_end,
+    put_op,
+)
 from servregistry.backends.sqlite import check_name
 from servregistry.model import Endpoint, Namespace, RegistryObject, Service
 from servregistry.registry import EndpointChanges
@@ -47,7 +60,6 @@ from servregistry.registry import EndpointChanges
 try:
     import etcd3
     import grpc
-    from etcd3.client import Transactions
 except ImportError as exc:  # pragma: no cover - exercised by open_registry's message
     raise errors.MissingDependencyError(
         "the etcd backend needs python3-etcd3: pip install 'pulumi-servregistry[etcd]'"
@@ -64,10 +76,8 @@ PIPELINE_DEPTH = 4
 #: etcd refuses requests over 1.5 MiB; we refuse values over 1 MiB before writing
 MAX_VALUE_BYTES = 1024 * 1024
 PASSWORD_ENV = "SERVREGISTRY_ETCD_PASSWORD"
-_REVISION_CACHE_SIZE = 200_000
-
-#: builds compares and operations (stateless; the client's own instance is the same class)
-_TX = Transactions()
+#: object keys whose revision and decoded object a registry keeps (about 0.3 KiB each)
+_CACHE_SIZE = 400_000
 
 _T = TypeVar("_T")
 _Obj = TypeVar("_Obj", Namespace, Service, Endpoint)
@@ -76,13 +86,13 @@ _Obj = TypeVar("_Obj", Namespace, Service, Endpoint)
 @dataclass(slots=True)
 class _Write:
     """One guarded write of ``key``: the parents that must exist, the key's own compare, then
-    the operations. A batch of writes to one service guards the shared parents once. Plain
-    data (no closures): an endpoint set makes thousands of these."""
+    the operation (etcd messages, built once). A batch of writes to one service guards the
+    shared parents once. Plain data (no closures): an endpoint set makes thousands of these."""
 
     name: str
     key: str
     compare: Any
-    ops: list[Any]
+    op: Any
     #: (key, message if missing) of the namespace and service that must exist
     parents: list[tuple[str, str]]
     #: an update (the key must exist) or a create (it must not); deletes are updates
@@ -95,6 +105,74 @@ class _Write:
     value: bytes | None = None
     #: how errors name the object; by default derived from the object's kind and key
     label: str = ""
+
+
+class _Cache:
+    """What this registry last read or wrote of each object key: ``(mod_revision, object)``.
+
+    A revision names one version of one key and objects are immutable, so an entry is both the
+    guard of the next write (the key must still be at that revision) and the decoded object a
+    read at that revision returns without decoding. Entries are grouped by parent key
+    (``…/services/web/endpoints`` → ``{name: entry}``): every call on one object touches one
+    entry, and forgetting a subtree visits only the subtree, never the whole cache. Past
+    ``limit`` entries, the groups seen first are dropped whole (their next writes are guarded
+    on existence only until they are read again).
+    """
+
+    __slots__ = ("_groups", "_lock", "_size", "limit")
+
+    def __init__(self, limit: int) -> None:
+        self._groups: dict[str, dict[str, tuple[int, RegistryObject]]] = {}
+        self._lock = threading.Lock()
+        self._size = 0
+        self.limit = limit
+
+    def __len__(self) -> int:
+        return self._size
+
+    def get(self, key: str) -> tuple[int, RegistryObject] | None:
+        parent, _, name = key.rpartition("/")
+        group = self._groups.get(parent)
+        return None if group is None else group.get(name)
+
+    def revision(self, key: str) -> int | None:
+        entry = self.get(key)
+        return None if entry is None else entry[0]
+
+    def put(self, key: str, revision: int, obj: RegistryObject) -> None:
+        parent, _, name = key.rpartition("/")
+        with self._lock:
+            group = self._groups.get(parent)
+            if group is None:
+                group = self._groups[parent] = {}
+            size = len(group)
+            group[obj.name if obj.name == name else name] = (revision, obj)
+            self._size += len(group) - size
+            while self._size > self.limit and len(self._groups) > 1:
+                oldest = next(iter(self._groups))
+                if oldest == parent:  # never the group being written: move it to the back
+                    self._groups[parent] = self._groups.pop(parent)
+                    continue
+                self._size -= len(self._groups.pop(oldest))
+
+    def drop(self, key: str) -> None:
+        parent, _, name = key.rpartition("/")
+        with self._lock:
+            group = self._groups.get(parent)
+            if group is not None and group.pop(name, None) is not None:
+                self._size -= 1
+
+    def drop_tree(self, key: str, under: Iterable[str]) -> None:
+        """Forget ``key`` and the keys under it: the groups of its children (services of a
+        namespace, endpoints of a service) and of every key in ``under`` (the keys a read found
+        under ``key``)."""
+        self.drop(key)
+        with self._lock:
+            for child in itertools.chain((key,), under):
+                for sub in ("/services", "/endpoints"):
+                    group = self._groups.pop(child + sub, None)
+                    if group is not None:
+                        self._size -= len(group)
 
 
 class EtcdRegistry(BaseRegistry):
@@ -136,9 +214,7 @@ class EtcdRegistry(BaseRegistry):
         self._password = password
         self._client: Any = None
         self._lock = threading.Lock()
-        self._revisions: OrderedDict[str, int] = OrderedDict()
-        self._revisions_lock = threading.Lock()
-        self._decoded: dict[str, tuple[int, RegistryObject]] = {}
+        self._cache = _Cache(_CACHE_SIZE)
 
     @classmethod
     def from_url(cls, url: str) -> EtcdRegistry:
@@ -262,36 +338,20 @@ class EtcdRegistry(BaseRegistry):
 
     # revisions --------------------------------------------------------------------------------
 
-    def _seen(self, key: str, revision: int | None) -> None:
-        with self._revisions_lock:
-            if revision is None:
-                self._revisions.pop(key, None)
-                self._decoded.pop(key, None)
-                return
-            self._revisions[key] = revision
-            self._revisions.move_to_end(key)
-            while len(self._revisions) > _REVISION_CACHE_SIZE:
-                self._revisions.popitem(last=False)
+    def _seen(self, key: str, revision: int | None, obj: RegistryObject | None = None) -> None:
+        """Remember ``key`` at ``revision`` holding ``obj``, or forget it (``None``)."""
+        if revision is None or obj is None:
+            self._cache.drop(key)
+        else:
+            self._cache.put(key, revision, obj)
 
     def _revision(self, key: str) -> int | None:
-        with self._revisions_lock:
-            return self._revisions.get(key)
+        return self._cache.revision(key)
 
     def _known(self, key: str, revision: int) -> bool:
         """Whether this registry read (or wrote) ``key`` at ``revision`` and decoded it as an
         object of the model: only such keys are ever removed with their parent."""
-        with self._revisions_lock:
-            decoded = self._decoded.get(key)
-            return self._revisions.get(key) == revision and (
-                decoded is not None and decoded[0] == revision
-            )
-
-    def _forget_range(self, key: str) -> None:
-        with self._revisions_lock:
-            for k in [k for k in self._revisions if k == key or k.startswith(key + "/")]:
-                del self._revisions[k]
-            for k in [k for k in self._decoded if k == key or k.startswith(key + "/")]:
-                self._decoded.pop(k, None)
+        return self._cache.revision(key) == revision
 
     # reads ------------------------------------------------------------------------------------
 
@@ -311,28 +371,24 @@ class EtcdRegistry(BaseRegistry):
         revision: int,
         raw: bytes,
         names: dict[str, str],
+        name: str | None = None,
     ) -> Any:
         """Decode a value, reusing the object decoded last time if the key's revision is the
         same (objects are immutable, and a revision names one version of one key). A value
         that does not fit the model becomes a placeholder that is neither cached nor
-        remembered, so no guarded write or removal ever counts on it."""
-        with self._revisions_lock:
-            cached = self._decoded.get(key)
+        remembered, so no guarded write or removal ever counts on it. ``name``, if given, is
+        added to ``names`` (only when the value has to be decoded)."""
+        cached = self._cache.get(key)
         if cached is not None and cached[0] == revision and type(cached[1]) is kind:
-            self._seen(key, revision)
             return cached[1]
-        obj = layout.decode(kind, raw, names)
+        obj = layout.decode(kind, raw, names if name is None else {**names, "name": name})
         if obj.unreadable:
             log.warning(
                 "etcd: %s does not fit the model (%s); it is left alone", key, obj.unreadable
             )
-            self._seen(key, None)
+            self._cache.drop(key)
             return obj
-        with self._revisions_lock:
-            if len(self._decoded) >= _REVISION_CACHE_SIZE:
-                self._decoded.clear()
-            self._decoded[key] = (revision, obj)
-        self._seen(key, revision)
+        self._cache.put(key, revision, obj)
         return obj
 
     def _list(self, kind: type[_Obj], parent: str, base: str, names: dict[str, str]) -> list[_Obj]:
@@ -345,42 +401,45 @@ class EtcdRegistry(BaseRegistry):
         the Broker reports them and never removes the parent around them.
         """
         nested = kind is not Endpoint
-        # a namespace or service listing needs only the values of the objects themselves, not
-        # of everything under them: keys first, then those values at the same revision
-        kvs = self.client.get_prefix(parent, keys_only=nested)
-        keys = [meta.key.decode(errors="replace") for _value, meta in kvs]
-        objects = {
-            k for k in keys if k.startswith(base) and "/" not in k[len(base) :] and k != base
-        }
-        values: dict[bytes, Any] = {}
-        if nested and objects:
-            revision = kvs[0][1].response_header.revision
-            values = self.client.get_many(sorted(k.encode() for k in objects), revision)
+        kind_name = kind.__name__.lower()
+        cut = len(base)
         result: list[_Obj] = []
         orphans: dict[str, int] = {}
-        kind_name = kind.__name__.lower()
-        for key, (value, meta) in zip(keys, kvs, strict=True):
-            if key in objects:
-                if nested:
-                    kv = values.get(meta.key)
-                    if kv is None:
-                        continue  # deleted since the keys were read
-                    value, revision = kv.value, kv.mod_revision
-                else:
-                    revision = meta.mod_revision
-                name = key[len(base) :]
-                obj = self._decode(kind, key, revision, value, {**names, "name": name})
-                assert isinstance(obj, kind)
-                result.append(obj)
-                continue
-            top = key[len(base) :].split("/", 1)[0] if key.startswith(base) else ""
-            if nested and top and base + top in objects:
-                continue  # a key of the child's own, read when the child is listed
-            if nested and top:
-                orphans[top] = orphans.get(top, 0) + 1
-                continue
-            stray = f"key {key} is not a {kind_name} of the registry layout"
-            result.append(kind.stored({**names, "name": key}, unreadable=stray))
+        # (key, name, raw value, revision) of each child object's key, for the second read; an
+        # endpoint listing decodes page by page, holding one page of raw messages at a time
+        objects: list[tuple[str, str, bytes, int]] = []
+        revision = 0
+        for at, restart, kvs in self.client.pages(parent, keys_only=nested):
+            if restart:
+                revision, result, orphans, objects = at, [], {}, []
+            for kv in kvs:
+                key = kv.key.decode(errors="replace")
+                name = key[cut:] if key.startswith(base) else ""
+                if name and "/" not in name:
+                    if nested:
+                        objects.append((key, name, kv.value, kv.mod_revision))
+                    else:
+                        result.append(
+                            self._decode(kind, key, kv.mod_revision, kv.value, names, name)
+                        )
+                    continue
+                top = name.split("/", 1)[0]
+                if nested and top:
+                    orphans[top] = orphans.get(top, 0) + 1  # settled once all keys are read
+                    continue
+                stray = f"key {key} is not a {kind_name} of the registry layout"
+                result.append(kind.stored({**names, "name": key}, unreadable=stray))
+        if nested:
+            # a namespace or service listing needs only the values of the objects themselves,
+            # not of everything under them: keys first, then those values at the same revision
+            for _key, name, _value, _mod in objects:
+                orphans.pop(name, None)  # keys of the child's own, read when it is listed
+            values = self.client.get_many([k.encode() for k, *_ in objects], revision)
+            for key, name, _value, _mod in objects:
+                found = values.get(key.encode())
+                if found is None:
+                    continue  # deleted since the keys were read
+                result.append(self._decode(kind, key, found.mod_revision, found.value, names, name))
         for top, count in orphans.items():
             reason = f"{count} key(s) under {base}{top}/ but no {kind_name} key {base}{top}"
             result.append(kind.stored({**names, "name": top}, unreadable=reason))
@@ -455,20 +514,19 @@ class EtcdRegistry(BaseRegistry):
         parents = self._parents(obj) if parents is None else parents
         seen = self._revision(key) if update else None
         if update and seen is not None:
-            compare = _TX.mod(key) == seen
+            compare = mod_is(key, seen)
         elif update:
-            compare = _TX.create(key) > 0
+            compare = exists(key)
         else:
-            compare = _TX.create(key) == 0
+            compare = absent(key)
         value = layout.encode(obj)
-        ops = [_TX.put(key, value)]
-        return _Write(obj.name, key, compare, ops, parents, update, seen, obj, value)
+        return _Write(obj.name, key, compare, put_op(key, value), parents, update, seen, obj, value)
 
     def _delete_write(self, key: str, label: str) -> _Write:
         seen = self._revision(key)
-        compare = _TX.mod(key) == seen if seen is not None else _TX.create(key) > 0
+        compare = mod_is(key, seen) if seen is not None else exists(key)
         name = key.rsplit("/", 1)[-1]
-        return _Write(name, key, compare, [_TX.delete(key)], [], True, seen, label=label)
+        return _Write(name, key, compare, delete_op(key), [], True, seen, label=label)
 
     def _explain(self, write: _Write, ambiguous: bool) -> errors.ServiceRegistryError | None:
         """Why a guarded write did not apply (one extra read, only on failure); None if it
@@ -500,7 +558,7 @@ class EtcdRegistry(BaseRegistry):
 
     def _commit(self, write: _Write, ambiguous: bool = False) -> None:
         result = self.client.transaction(
-            compare=[*_guards(write.parents), write.compare], success=write.ops, failure=[]
+            compare=[*_guards(write.parents), write.compare], success=[write.op], failure=[]
         )
         if not result.succeeded:
             failure = self._explain(write, ambiguous or result.ambiguous)
@@ -513,12 +571,7 @@ class EtcdRegistry(BaseRegistry):
         """After a committed transaction, record each key's new revision (and the object now
         stored), so the next guard is exact and the next read needs no decoding."""
         for write in writes:
-            if write.obj is None:
-                self._seen(write.key, None)
-                continue
-            self._seen(write.key, revision)
-            with self._revisions_lock:
-                self._decoded[write.key] = (revision, write.obj)
+            self._seen(write.key, revision, write.obj)
 
     def _write(self, obj: _Obj, *, update: bool) -> _Obj:
         self._commit(self._put_write(obj, update=update))
@@ -551,10 +604,10 @@ class EtcdRegistry(BaseRegistry):
         child = key + "/"
         end = prefix_range_end(child.encode())
         compares = [
-            _TX.mod(key) == seen if seen is not None else _TX.create(key) > 0,
+            mod_is(key, seen) if seen is not None else exists(key),
             etcd3.transactions.Mod(child, end) < revision + 1,
         ]
-        ops = [_TX.delete(key), etcd3.transactions.Delete(child, range_end=end)]
+        ops = [delete_op(key), etcd3.transactions.Delete(child, range_end=end)]
         result = self.client.transaction(compare=compares, success=ops, failure=[])
         if not result.succeeded:
             value, meta = self.client.get(key)
@@ -569,7 +622,7 @@ class EtcdRegistry(BaseRegistry):
                     f"{label} or a key under it changed in etcd since it was read; nothing "
                     "was deleted, retry"
                 )
-        self._forget_range(key)
+        self._cache.drop_tree(key, (kv.key.decode(errors="replace") for kv in kvs))
 
     def create_ns(self, ns: Namespace) -> Namespace:
         return self._write(ns, update=False)
@@ -644,11 +697,17 @@ class EtcdRegistry(BaseRegistry):
         breaker = CircuitBreaker()  # once etcd is out of reach, no further batch is sent
         pool = ThreadPoolExecutor(max_workers=PIPELINE_DEPTH)
         try:
-            in_flight = [
-                pool.submit(breaker.call, partial(self._commit_batch, guard, b)) for b in batches
-            ]
-            for future in in_flight:
-                failures.update(future.result())
+            # batches are built as the pipeline drains: a large set is never held as messages
+            # all at once, only the batches submitted and not yet answered
+            in_flight: deque[Future[dict[str, errors.ServiceRegistryError]]] = deque()
+            for batch in batches:
+                if len(in_flight) >= 2 * PIPELINE_DEPTH:
+                    failures.update(in_flight.popleft().result())
+                in_flight.append(
+                    pool.submit(breaker.call, partial(self._commit_batch, guard, batch))
+                )
+            while in_flight:
+                failures.update(in_flight.popleft().result())
         except errors.ServiceRegistryError:
             if breaker.tripped is not None:
                 raise breaker.tripped from breaker.tripped.__cause__
@@ -661,7 +720,7 @@ class EtcdRegistry(BaseRegistry):
         self, guard: list[Any], batch: list[_Write]
     ) -> dict[str, errors.ServiceRegistryError]:
         compares = guard + [w.compare for w in batch]
-        ops = [op for w in batch for op in w.ops]
+        ops = [w.op for w in batch]
         result = self.client.transaction(compare=compares, success=ops, failure=[])
         if result.succeeded:
             self._remember(batch, result.revision)
@@ -685,7 +744,7 @@ def _batched(items: Iterator[_T], size: int) -> Iterator[list[_T]]:
 
 def _guards(parents: list[tuple[str, str]]) -> list[Any]:
     """Compares that hold while every parent key exists."""
-    return [_TX.create(parent) > 0 for parent, _ in parents]
+    return [exists(parent) for parent, _ in parents]
 
 
 def _need(value: str, error: type[errors.InvalidInputError]) -> None:

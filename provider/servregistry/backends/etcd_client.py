@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, NamedTuple
@@ -44,10 +44,21 @@ except ImportError as exc:  # pragma: no cover - exercised by open_registry's me
         "the etcd backend needs python3-etcd3: pip install 'pulumi-servregistry[etcd]'"
     ) from exc
 
-__all__ = ["PAGE_KEYS", "EtcdClient", "TxnResult", "prefix_range_end"]
+__all__ = [
+    "PAGE_KEYS",
+    "EtcdClient",
+    "TxnResult",
+    "absent",
+    "delete_op",
+    "exists",
+    "mod_is",
+    "prefix_range_end",
+    "put_op",
+]
 
-#: keys per page of a prefix read (about 225 bytes each for an endpoint)
-PAGE_KEYS = 2000
+#: keys per page of a prefix read (about 225 bytes each for an endpoint: a page of endpoints is
+#: about 4 MiB, and a service of up to this many endpoints is read in one round trip)
+PAGE_KEYS = 16384
 #: range requests per transaction when values are fetched by key (etcd's --max-txn-ops)
 PAGE_OPS = 128
 #: the largest response accepted; a page that would exceed it is read again in smaller pages
@@ -320,10 +331,24 @@ class EtcdClient:
     def scan(self, prefix: str | bytes, *, keys_only: bool = False) -> tuple[int, list[Any]]:
         """Every key under ``prefix`` (etcd ``KeyValue`` messages, in key order) at one
         revision, read in pages; returns that revision and the keys."""
+        revision, found = 0, list[Any]()
+        for at, restart, kvs in self.pages(prefix, keys_only=keys_only):
+            if restart:
+                revision, found = at, []
+            found.extend(kvs)
+        return revision, found
+
+    def pages(
+        self, prefix: str | bytes, *, keys_only: bool = False
+    ) -> Iterator[tuple[int, bool, Sequence[Any]]]:
+        """The keys under ``prefix`` page by page, all at one revision: ``(revision, restart,
+        kvs)``, where ``restart`` is true on the first page of a read and the caller drops what
+        it kept of earlier pages (the revision was compacted while we paged, so the read starts
+        again at a newer one). A caller that decodes each page as it comes holds one page of
+        raw messages at a time, never the whole prefix."""
         start = _bytes(prefix)
         end = prefix_range_end(start)
         for _attempt in range(3):
-            found: list[Any] = []
             revision, key, limit = 0, start, PAGE_KEYS
             try:
                 while True:
@@ -337,11 +362,13 @@ class EtcdClient:
                             raise
                         limit = max(1, limit // 4)
                         continue
+                    first = not revision
                     revision = revision or int(response.header.revision)
-                    found.extend(response.kvs)
-                    if not response.more or not response.kvs:
-                        return revision, found
-                    key = response.kvs[-1].key + b"\0"
+                    kvs = response.kvs
+                    yield revision, first, kvs
+                    if not response.more or not kvs:
+                        return
+                    key = kvs[-1].key + b"\0"
             except _Compacted:
                 continue  # compacted while we paged: read again at a newer revision
         raise errors.BackendError(
@@ -385,11 +412,13 @@ class EtcdClient:
     def transaction(
         self, compare: Sequence[Any], success: Sequence[Any], failure: Sequence[Any] = ()
     ) -> TxnResult:
-        """A transaction of python3-etcd3 compare and operation objects."""
+        """A transaction of compares and operations: python3-etcd3's objects, or the messages
+        :func:`mod_is`, :func:`exists`, :func:`absent`, :func:`put_op` and :func:`delete_op`
+        build directly (what an endpoint set uses: no intermediate object per write)."""
         request = etcdrpc.TxnRequest(
-            compare=[c.build_message() for c in compare],
-            success=[_op(o) for o in success],
-            failure=[_op(o) for o in failure],
+            compare=[c if isinstance(c, _COMPARE) else c.build_message() for c in compare],
+            success=[o if isinstance(o, _REQUEST_OP) else _op(o) for o in success],
+            failure=[o if isinstance(o, _REQUEST_OP) else _op(o) for o in failure],
         )
         response, ambiguous = self._call("Txn", request)
         return TxnResult(
@@ -408,6 +437,37 @@ class EtcdClient:
         start = _bytes(prefix)
         request = etcdrpc.DeleteRangeRequest(key=start, range_end=prefix_range_end(start))
         self._call("DeleteRange", request)
+
+
+_COMPARE = etcdrpc.Compare
+_REQUEST_OP = etcdrpc.RequestOp
+
+
+def mod_is(key: str | bytes, revision: int) -> Any:
+    """Compare: ``key`` was last modified at ``revision``."""
+    return _COMPARE(
+        key=_bytes(key), result=_COMPARE.EQUAL, target=_COMPARE.MOD, mod_revision=revision
+    )
+
+
+def exists(key: str | bytes) -> Any:
+    """Compare: ``key`` exists."""
+    return _COMPARE(key=_bytes(key), result=_COMPARE.GREATER, target=_COMPARE.CREATE)
+
+
+def absent(key: str | bytes) -> Any:
+    """Compare: ``key`` does not exist."""
+    return _COMPARE(key=_bytes(key), result=_COMPARE.EQUAL, target=_COMPARE.CREATE)
+
+
+def put_op(key: str | bytes, value: bytes) -> Any:
+    """Operation: put ``value`` at ``key``."""
+    return _REQUEST_OP(request_put=etcdrpc.PutRequest(key=_bytes(key), value=value))
+
+
+def delete_op(key: str | bytes) -> Any:
+    """Operation: delete ``key`` (one key)."""
+    return _REQUEST_OP(request_delete_range=etcdrpc.DeleteRangeRequest(key=_bytes(key)))
 
 
 def _op(op: Any) -> Any:

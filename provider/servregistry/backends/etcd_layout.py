@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
+import sys
 from typing import Any
 
 import yaml
@@ -150,9 +151,49 @@ def _fast_encode(doc: dict[str, Any]) -> bytes | None:
     return ("\n".join(lines) + "\n").encode()
 
 
+_S = r"(?:[A-Za-z0-9_][A-Za-z0-9_.:/-]*|'[A-Za-z0-9_][A-Za-z0-9_.:/-]*')"
+#: an endpoint exactly as :func:`_fast_encode` writes it (the usual stored value)
+_ENDPOINT_TEXT = re.compile(
+    rf"name: ({_S})\nserviceName: ({_S})\nnamespaceName: ({_S})\nmetadata:( \{{\}}|"
+    rf"(?:\n    {_S}: {_S})+)\naddress: ({_S})\nport: ([0-9]+)\n"
+)
+_PAIR = re.compile(rf"\n    ({_S}): ({_S})")
+
+
+def _endpoint_decode(text: str) -> dict[str, Any] | None:
+    """One match for an endpoint written as :func:`_fast_encode` writes it (most values);
+    the same document :func:`_fast_decode` parses line by line, or None."""
+    found = _ENDPOINT_TEXT.fullmatch(text)
+    if found is None:
+        return None
+    name, serv, ns, metadata, address, port = found.groups()
+    pairs = {} if metadata == " {}" else dict(_PAIR.findall(metadata))
+    if any(s[0] == "'" for s in (name, serv, ns, address, *pairs, *pairs.values())):
+        return None  # quoted scalars: the line parser reads them back
+    # the texts every endpoint of a service repeats (its parents' names, the owner pair, ...)
+    # are kept once, not once per endpoint
+    return {
+        "name": name,
+        "serviceName": sys.intern(serv),
+        "namespaceName": sys.intern(ns),
+        "metadata": {sys.intern(k): sys.intern(v) for k, v in pairs.items()},
+        "address": address,
+        "port": port,
+    }
+
+
 def _fast_decode(text: str) -> dict[str, Any] | None:
     """Parse what :func:`_fast_encode` writes (``key: scalar`` lines, one nested map indented
     by four spaces); None for anything else, which the YAML library then parses."""
+    if text.startswith("name: ") and "\nserviceName: " in text:
+        endpoint = _endpoint_decode(text)
+        if endpoint is not None:
+            return endpoint
+    return _line_decode(text)
+
+
+def _line_decode(text: str) -> dict[str, Any] | None:
+    """:func:`_fast_decode` line by line (any kind, quoted scalars too)."""
     doc: dict[str, Any] = {}
     nested: dict[str, str] | None = None
     opened: list[str] = []
