@@ -93,7 +93,10 @@ def test_foreign_endpoint_name_fails_preview(
     registry.create_endp(Endpoint("web-b", "shop", "web", "10.9.9.9", 81, FOREIGN))
     project.configure(
         etcd_registry_url,
-        {**SPEC, "endpoints": [*SPEC["endpoints"], {"name": "web-b", "address": "10.0.0.2", "port": 80}]},
+        {
+            **SPEC,
+            "endpoints": [*SPEC["endpoints"], {"name": "web-b", "address": "10.0.0.2", "port": 80}],
+        },
     )
 
     preview = project.run("preview", check=False)
@@ -131,4 +134,3 @@ def test_what_is_left_alone_is_a_warning_on_its_resource(
     assert registry.get_serv("shop", "web").name == "web"
     assert registry.get_ns("shop").name == "shop"
     registry.close()
-

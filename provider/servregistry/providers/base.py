@@ -307,7 +307,6 @@ class RegistryProvider(ResourceProvider):
                     )
                 )
 
-
     def preflight(
         self,
         news: Mapping[str, Any],

@@ -89,7 +89,9 @@ class EndpointSetProvider(RegistryProvider):
             }
             self.declare(news, "RegistryEndpointSet", declared, failures)
             if not failures:
-                self.preflight(news, lambda r, b, url: _taken(r, b, url, ns, serv, declared), failures)
+                self.preflight(
+                    news, lambda r, b, url: _taken(r, b, url, ns, serv, declared), failures
+                )
         return CheckResult({**news, "endpoints": normalized}, failures)
 
     def _check_endpoint(

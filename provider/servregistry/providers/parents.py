@@ -46,8 +46,8 @@ from servregistry.providers.base import (
     refuse_foreign,
     user_props,
 )
-from servregistry.providers.reporting import warn
 from servregistry.providers.ownership import new_instance
+from servregistry.providers.reporting import warn
 from servregistry.registry import ServiceRegistry
 
 _Obj = TypeVar("_Obj", Namespace, Service)

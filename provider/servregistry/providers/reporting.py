@@ -47,9 +47,7 @@ class _CleanTraceback(ModuleType):
 
     def __init__(self) -> None:
         super().__init__("traceback")
-        self.__dict__.update(
-            {k: v for k, v in vars(traceback).items() if not k.startswith("__")}
-        )
+        self.__dict__.update({k: v for k, v in vars(traceback).items() if not k.startswith("__")})
 
     @staticmethod
     def format_exc(limit: int | None = None, chain: bool = True) -> str:
@@ -118,6 +116,6 @@ def warn(message: str) -> None:
                 )
             )
             return
-        except Exception:  # noqa: BLE001 - the engine is gone: say it on stderr instead
+        except Exception:  # the engine is gone: say it on stderr instead
             pass
     print(f"warning: {message}", file=sys.stderr, flush=True)
