@@ -47,7 +47,10 @@ class _CleanTraceback(ModuleType):
 
     def __init__(self) -> None:
         super().__init__("traceback")
-        self.__dict__.update({k: v for k, v in vars(traceback).items() if not k.startswith("__")})
+        # everything of ``traceback`` but format_exc, which the class defines
+        self.__dict__.update(
+            {k: v for k, v in vars(traceback).items() if k not in ("format_exc", "__name__")}
+        )
 
     @staticmethod
     def format_exc(limit: int | None = None, chain: bool = True) -> str:
