@@ -59,7 +59,12 @@ def test_namespace_lifecycle(process: ProviderProcess, registry_url: str, reg: S
     assert diff.changes == diff.DIFF_SOME and list(diff.replaces) == []
     diff = res.diff(ns_props(registry_url, name="staging", metadata={"team": "core"}))
     assert list(diff.replaces) == ["name"] and not diff.deleteBeforeReplace
-    diff = res.diff(ns_props(registry_url + "?timeout=3", metadata={"team": "core"}))
+    diff = res.diff(
+        ns_props(
+            registry_url + ("&" if "?" in registry_url else "?") + "timeout=3",
+            metadata={"team": "core"},
+        )
+    )
     assert diff.changes == diff.DIFF_NONE
     res.update(ns_props(registry_url, metadata={"team": "edge"}))
     assert held(reg.get_ns("prod").metadata) == {"team": "edge", **OURS}
