@@ -59,12 +59,7 @@ def test_namespace_lifecycle(process: ProviderProcess, registry_url: str, reg: S
     assert diff.changes == diff.DIFF_SOME and list(diff.replaces) == []
     diff = res.diff(ns_props(registry_url, name="staging", metadata={"team": "core"}))
     assert list(diff.replaces) == ["name"] and not diff.deleteBeforeReplace
-    diff = res.diff(
-        ns_props(
-            registry_url + ("&" if "?" in registry_url else "?") + "timeout=3",
-            metadata={"team": "core"},
-        )
-    )
+    diff = res.diff(ns_props(_with_connection_option(registry_url), metadata={"team": "core"}))
     assert diff.changes == diff.DIFF_NONE
     res.update(ns_props(registry_url, metadata={"team": "edge"}))
     assert held(reg.get_ns("prod").metadata) == {"team": "edge", **OURS}
@@ -313,3 +308,9 @@ def test_registry_from_stack_config(tmp_path) -> None:  # type: ignore[no-untype
             }
     finally:
         proc.close()
+
+
+def _with_connection_option(url: str) -> str:
+    """``url`` with one more option that changes how we connect, not where."""
+    option = "concurrency=3" if url.startswith("cloudmap") else "timeout=3"
+    return url + ("&" if "?" in url else "?") + option
