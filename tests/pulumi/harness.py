@@ -116,8 +116,10 @@ class Resource:
             ),
         )
 
-    def create(self, props: dict[str, Any]) -> dict[str, Any]:
-        inputs = self.checked(props)
+    def create(self, props: dict[str, Any], check: bool = True) -> dict[str, Any]:
+        """Check then create, as the engine does; ``check=False`` creates what ``props`` says,
+        as when the registry changed between the engine's check and its create."""
+        inputs = self.checked(props) if check else props
         resp = self.process._call(
             "Create", pb.CreateRequest(urn=self.urn, properties=self._news(inputs))
         )

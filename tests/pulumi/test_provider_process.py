@@ -59,7 +59,7 @@ def test_namespace_lifecycle(process: ProviderProcess, registry_url: str, reg: S
     assert diff.changes == diff.DIFF_SOME and list(diff.replaces) == []
     diff = res.diff(ns_props(registry_url, name="staging", metadata={"team": "core"}))
     assert list(diff.replaces) == ["name"] and not diff.deleteBeforeReplace
-    diff = res.diff(ns_props(registry_url + "?timeout=3", metadata={"team": "core"}))
+    diff = res.diff(ns_props(_with_connection_option(registry_url), metadata={"team": "core"}))
     assert diff.changes == diff.DIFF_NONE
     res.update(ns_props(registry_url, metadata={"team": "edge"}))
     assert held(reg.get_ns("prod").metadata) == {"team": "edge", **OURS}
@@ -115,15 +115,22 @@ def test_create_refuses_foreign_and_adopts_ours(
 ) -> None:
     reg.create_ns(Namespace("prod", {"owner": "someone-else", "x": "1"}))
     res = Resource(process, NamespaceProvider(), "prod")
-    with pytest.raises(ProviderError, match=r"not ours.*someone-else"):
-        res.create(ns_props(registry_url))
+    # check (so preview) reads the registry and refuses the name; create refuses it too
+    _inputs, failures = res.check(ns_props(registry_url))
+    assert [f for f, _ in failures] == ["name"], failures
+    assert re.search(r"namespace 'prod' already exists.*not ours.*someone-else", failures[0][1])
+    with pytest.raises(ProviderError, match=r"not ours.*someone-else") as raised:
+        res.create(ns_props(registry_url), check=False)
+    assert "Traceback" not in str(raised.value)  # our errors reach the CLI as their message
     assert reg.get_ns("prod").metadata == {"owner": "someone-else", "x": "1"}
 
     # another stack sharing the registry and the default owner pair: also refused
     reg.create_ns(Namespace("shared", {"owner": "cnwan-operator", "pulumi-stack": "demo_prod"}))
     other = Resource(process, NamespaceProvider(), "shared")
+    _inputs, failures = other.check(ns_props(registry_url, name="shared"))
+    assert len(failures) == 1 and "pulumi-stack" in failures[0][1], failures
     with pytest.raises(ProviderError, match="pulumi-stack"):
-        other.create(ns_props(registry_url, name="shared"))
+        other.create(ns_props(registry_url, name="shared"), check=False)
 
     # an object left by an earlier, interrupted run of this stack is adopted
     reg.create_ns(Namespace("mine", {**OURS, "stale": "yes"}))
@@ -246,15 +253,17 @@ def test_endpoint_set_refuses_foreign_names_and_bad_input(
     )
     reg.create_endp(Endpoint("taken", "prod", "web", "10.9.9.9", 99, {"owner": "other"}))
     res = Resource(process, EndpointSetProvider(), "eps")
+    wanted = [
+        {"name": "taken", "address": "10.0.0.1", "port": 1},
+        {"name": endpoint_name("web", "10.0.0.2", 2), "address": "10.0.0.2", "port": 2},
+    ]
+    # check (so preview) reads the service's endpoints and refuses the foreign name
+    _inputs, failures = res.check(eps_props(registry_url, wanted))
+    assert [f for f, _ in failures] == ["endpoints[0].name"], failures
+    assert "endpoint prod/web/taken already exists" in failures[0][1]
     with pytest.raises(ProviderError, match="taken"):
         res.create(
-            eps_props(
-                registry_url,
-                [
-                    {"name": "taken", "address": "10.0.0.1", "port": 1},
-                    {"address": "10.0.0.2", "port": 2},
-                ],
-            )
+            res.checked(eps_props(registry_url, wanted[1:])) | {"endpoints": wanted}, check=False
         )
     assert reg.get_endp("prod", "web", "taken").address == "10.9.9.9"
     # the good one was written: a retry after the foreign one is gone converges
@@ -299,3 +308,9 @@ def test_registry_from_stack_config(tmp_path) -> None:  # type: ignore[no-untype
             }
     finally:
         proc.close()
+
+
+def _with_connection_option(url: str) -> str:
+    """``url`` with one more option that changes how we connect, not where."""
+    option = "concurrency=3" if url.startswith("cloudmap") else "timeout=3"
+    return url + ("&" if "?" in url else "?") + option

@@ -21,8 +21,10 @@ STACK = "demo_dev"
 OURS = {"owner": "cnwan-operator", "pulumi-stack": STACK}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def process() -> Iterator[ProviderProcess]:
+    """One provider process per test: the engine starts one per deployment, and the table of
+    what each resource declared lives in it (a registry URL may repeat across tests)."""
     proc = ProviderProcess()
     yield proc
     proc.close()

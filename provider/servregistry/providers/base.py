@@ -23,12 +23,14 @@ from pulumi.output import Unknown
 from servregistry import errors
 from servregistry.broker import DEFAULT_OWNER_KEY, DEFAULT_OWNER_VALUE, Broker
 from servregistry.model import MetadataPair, RegistryObject
+from servregistry.providers import reporting
 from servregistry.providers.ownership import (
     HOLDER_KEY,
     INSTANCE_LENGTH,
     declarations,
     holder_value,
 )
+from servregistry.providers.reporting import warn
 from servregistry.registry import ServiceRegistry, open_registry, registry_location
 
 #: the metadata key that records which Pulumi stack created an object (value
@@ -92,11 +94,6 @@ def show_progress() -> None:
     logger.propagate = False  # printed once, whatever the root logger does
 
 
-def warn(message: str) -> None:
-    """Tell the person running Pulumi something (provider stderr reaches the CLI)."""
-    print(f"warning: {message}", file=sys.stderr, flush=True)
-
-
 @dataclass(frozen=True)
 class Settings:
     """Where and as whom a resource writes, resolved from its inputs and the stack config."""
@@ -146,6 +143,7 @@ class RegistryProvider(ResourceProvider):
 
     def configure(self, req: ConfigureRequest) -> None:
         show_progress()  # configure runs only in the provider process
+        reporting.install()
         self._config = {
             key: _text(req.config.get(key))
             for key in (CONFIG_REGISTRY, CONFIG_OWNER_KEY, CONFIG_OWNER_VALUE, CONFIG_ETCD_PASSWORD)
@@ -309,6 +307,26 @@ class RegistryProvider(ResourceProvider):
                     )
                 )
 
+    def preflight(
+        self,
+        news: Mapping[str, Any],
+        probe: Callable[[ServiceRegistry, Broker, str], list[CheckFailure]],
+        failures: list[CheckFailure],
+    ) -> None:
+        """Read (never write) the registry so that ``preview`` tells what ``up`` would find:
+        ``probe`` returns a failure per declared name someone else holds. A registry that
+        cannot be read is a warning here (``up`` fails with the error itself)."""
+        settings = self.settings(news)
+        try:
+            failures.extend(probe(settings.registry(), settings.broker(), settings.url))
+        except errors.NotFoundError:
+            pass  # nothing there yet: nothing in the way
+        except errors.ServiceRegistryError as exc:
+            warn(
+                f"could not read {settings.location} to check this resource's names: "
+                f"{reporting.user_message(exc)}"
+            )
+
 
 def changed(old: Any, new: Any) -> bool:
     """Whether an input changed (an unknown new value may have)."""
@@ -339,14 +357,19 @@ def check_name(value: Any, field: str, failures: list[CheckFailure]) -> str | No
     return value
 
 
+def foreign_message(kind: str, obj: RegistryObject, broker: Broker, location: str) -> str:
+    """Why a declared ``obj`` that exists and is not ours cannot be had, and what to do."""
+    return (
+        f"{kind} {obj.name!r} already exists in {location} and is not ours "
+        f"({broker.describe_owner(obj)}); it was left unchanged. Pick another name, or have "
+        f"its owner remove it."
+    )
+
+
 def refuse_foreign(kind: str, obj: RegistryObject, broker: Broker, location: str) -> None:
     """Raise when ``obj`` exists but is not ours: we never adopt or change it."""
     if not broker.owns(obj):
-        raise errors.ServiceRegistryError(
-            f"{kind} {obj.name!r} already exists in {location} and is not ours "
-            f"({broker.describe_owner(obj)}); it was left unchanged. Pick another name, or have "
-            f"its owner remove it."
-        )
+        raise errors.ServiceRegistryError(foreign_message(kind, obj, broker, location))
 
 
 def _input_field(exc: errors.InvalidInputError) -> str:

@@ -45,6 +45,8 @@ from servregistry.providers.base import (
     user_props,
 )
 from servregistry.providers.ownership import holder_name, new_instance
+from servregistry.providers.reporting import warn
+from servregistry.registry import ServiceRegistry
 
 
 class EndpointSetProvider(RegistryProvider):
@@ -86,6 +88,10 @@ class EndpointSetProvider(RegistryProvider):
                 if isinstance(endp, Mapping) and isinstance(endp.get("name"), str)
             }
             self.declare(news, "RegistryEndpointSet", declared, failures)
+            if not failures:
+                self.preflight(
+                    news, lambda r, b, url: _taken(r, b, url, ns, serv, declared), failures
+                )
         return CheckResult({**news, "endpoints": normalized}, failures)
 
     def _check_endpoint(
@@ -159,6 +165,11 @@ class EndpointSetProvider(RegistryProvider):
             for n, exc in failures.items()
             if isinstance(exc, errors.EndpointNotOwnedError) and n not in wanted
         )
+        if foreign:
+            warn(
+                f"{len(foreign)} endpoint(s) of {ns}/{serv} in {settings.location} are not ours "
+                f"and were left alone: {', '.join(foreign)}"
+            )
         problems = {n: exc for n, exc in failures.items() if n not in foreign}
         if problems:
             details = "; ".join(f"{n}: {exc}" for n, exc in sorted(problems.items()))
@@ -242,6 +253,28 @@ class EndpointSetProvider(RegistryProvider):
             "endpoint_errors": problems,
             "native_id": native(service) if native else f"{service.ns_name}/{service.name}",
         }
+
+
+def _taken(
+    registry: ServiceRegistry,
+    broker: Broker,
+    url: str,
+    ns: str,
+    serv: str,
+    declared: Mapping[str, tuple[str, ...]],
+) -> list[CheckFailure]:
+    """A failure per declared endpoint that exists in the registry and is someone else's."""
+    foreign = {e.name: e for e in registry.list_endp(ns, serv) if not broker.owns(e)}
+    return [
+        CheckFailure(
+            field,
+            f"endpoint {ns}/{serv}/{path[-1]} already exists in {url} and is not ours "
+            f"({broker.describe_owner(foreign[path[-1]])}); it would be left unchanged. Pick "
+            "another name, or have its owner remove it.",
+        )
+        for field, path in declared.items()
+        if path[-1] in foreign
+    ]
 
 
 def _names(props: Props) -> list[str]:

@@ -41,12 +41,13 @@ from servregistry.providers.base import (
     changed,
     check_metadata,
     check_name,
+    foreign_message,
     is_unknown,
     refuse_foreign,
     user_props,
-    warn,
 )
 from servregistry.providers.ownership import new_instance
+from servregistry.providers.reporting import warn
 from servregistry.registry import ServiceRegistry
 
 _Obj = TypeVar("_Obj", Namespace, Service)
@@ -91,6 +92,16 @@ class _ParentProvider(RegistryProvider, Generic[_Obj]):
         if known and settings_ok:
             names: tuple[str, ...] = tuple(str(news[k]) for k in self.identity)
             self.declare(news, self.resource_type, {"name": (self.kind, *names)}, failures)
+        if known and settings_ok and not failures:
+            inputs = user_props(news)
+
+            def probe(registry: ServiceRegistry, broker: Broker, url: str) -> list[CheckFailure]:
+                current = self.get(registry, inputs)
+                if broker.owns(current):
+                    return []
+                return [CheckFailure("name", foreign_message(self.kind, current, broker, url))]
+
+            self.preflight(news, probe, failures)
         return CheckResult(news, failures)
 
     def diff(self, _id: str, olds: Props, news: Props) -> DiffResult:
