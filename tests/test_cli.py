@@ -144,7 +144,8 @@ def test_url_from_the_environment(url: str, tmp_path: Path) -> None:
     assert "web-1" in runner.invoke(app, ["tree"], env=env).output
     # a URL on the command line wins over the variable
     other = f"sqlite:///{tmp_path / 'other.db'}"
-    SqliteRegistry(tmp_path / "other.db").close()
+    with SqliteRegistry(tmp_path / "other.db") as made:
+        made.list_ns()  # the file is created on first use
     assert json.loads(runner.invoke(app, ["ls", other, "--json"], env=env).output) == []
 
 

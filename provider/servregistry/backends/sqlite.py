@@ -351,7 +351,9 @@ class SqliteRegistry(BaseRegistry):
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         target = self.path
         if self.read_only and not memory:  # a URI, so that SQLite itself refuses to write
-            target = f"file://{quote(os.path.abspath(self.path))}?mode=ro"
+            # one leading slash: "//x" would make "x" the URI's authority
+            absolute = "/" + os.path.abspath(self.path).lstrip("/")
+            target = f"file://{quote(absolute)}?mode=ro"
         try:
             conn = sqlite3.connect(
                 target,
@@ -371,7 +373,11 @@ class SqliteRegistry(BaseRegistry):
         """Check the file holds a registry (or nothing), then create or upgrade it in one
         transaction. Nothing is written to a file that is refused."""
         try:
-            version = self._layout(conn)
+            conn.execute("BEGIN")  # one snapshot: another process may be upgrading the file
+            try:
+                version = self._layout(conn)
+            finally:
+                _rollback(conn)
             if self.read_only:
                 self._empty = version is None
                 self._revision_column = "revision" if version != 1 else "0"
