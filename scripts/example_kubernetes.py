@@ -38,7 +38,12 @@ def main(pulumi_dir: str, apiserver_binary: str, plugin_folder: str) -> None:
         try:
             project = root / "project"
             shutil.copytree(REPO / "examples" / "kubernetes", project)
-            (root / "home" / "plugins" / Path(plugin_folder).name).symlink_to(plugin_folder)
+            # a real folder (the engine does not follow a symlinked plugin folder)
+            shutil.copytree(
+                plugin_folder,
+                root / "home" / "plugins" / Path(plugin_folder).name,
+                copy_function=os.link,
+            )
             env = {
                 **os.environ,
                 "PATH": os.pathsep.join(
