@@ -1,4 +1,4 @@
-"""Kubernetes extraction: the seed's vectors (cnwan-semantics.md §7.1, §10.7, §10.8) and fixes."""
+"""Kubernetes extraction: the seed's test vectors and our fixes (docs/semantics.md)."""
 
 from __future__ import annotations
 

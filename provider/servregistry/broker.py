@@ -1,6 +1,6 @@
 """The Broker: checks ownership, then asks a registry backend to write.
 
-Semantics follow the seed (``cnwan-semantics.md`` §2) with these deliberate changes:
+Semantics follow the seed (docs/semantics.md) with these deliberate changes:
 
 * no lock is held across network I/O: the Broker keeps no mutable state, and backends are
   thread-safe;
@@ -17,10 +17,10 @@ Semantics follow the seed (``cnwan-semantics.md`` §2) with these deliberate cha
   removals and endpoint-set reconciliation leave alone what another holder of the stack has
   (see ``docs/ownership.md``). An object of ours without any holder pair (written before
   holders existed) counts as held by whoever declares it;
-* removals check that the parent is ours before touching any child (seed §11 item 3), delete our
+* removals check that the parent is ours before touching any child (the seed did not), delete our
   children one by one before the parent (so a backend that refuses non-empty parents works, and a
   service holding a foreign endpoint is never cascaded away), and report child failures instead
-  of swallowing them (§11 item 2);
+  of swallowing them;
 * losing a create race (``AlreadyExistsError``) re-reads and continues, so a retry converges.
 """
 

@@ -2,7 +2,7 @@
 
 The inputs are plain mappings of the shape ``kubectl get -o json`` prints (camelCase keys) or
 the objects ``pulumi_kubernetes`` outputs resolve to (snake_case attributes or keys); both are
-read. The seed's rules (``cnwan-semantics.md`` §7.1) are kept:
+read. The seed's rules (see docs/semantics.md) are kept:
 
 * endpoint names are ``<service>-<first 10 hex chars of sha256("<address>-<port>")>``, the port
   being the service port (protocol, nodePort and targetPort are ignored);
@@ -10,11 +10,11 @@ read. The seed's rules (``cnwan-semantics.md`` §7.1) are kept:
   ``spec.ports``;
 * the service belongs to the Kubernetes namespace's name.
 
-and its defects (§11 item 32) fixed: an address seen twice, or TCP and UDP on one port, give one
+and its defects fixed: an address seen twice, or TCP and UDP on one port, give one
 endpoint, not two writes of one name; a hostname-only ingress or an unparsable address is
 reported in ``Extraction.skipped`` instead of being registered with an empty address.
 Annotations pass through an allow-list (:func:`filter_annotations`, the operator's
-``serviceAnnotations`` patterns, §8.2); nothing is kept unless a pattern allows it, and the
+``serviceAnnotations`` patterns); nothing is kept unless a pattern allows it, and the
 caller's maps are never returned or modified.
 """
 

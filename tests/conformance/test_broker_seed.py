@@ -1,4 +1,4 @@
-"""The seed's broker tests (cnwan-semantics.md §10.1-10.4), run over every real backend."""
+"""The seed's Broker tests, ported case by case, run over every real backend (docs/semantics.md)."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def _ns_serv(rec: Recording) -> None:
     _seed_serv(rec, "ns", "serv", OWNER)
 
 
-# §10.1 TestNewBroker ------------------------------------------------------------------------
+# TestNewBroker -----------------------------------------------------------------------------------
 
 
 def test_new_broker_without_registry_raises(registry: ServiceRegistry) -> None:
@@ -58,7 +58,7 @@ def test_new_broker_keeps_a_given_owner_pair(registry: ServiceRegistry) -> None:
     )
 
 
-# §10.2 TestManageNs --------------------------------------------------------------------------
+# TestManageNs ------------------------------------------------------------------------------------
 
 
 def test_manage_ns_without_registry_raises_before_argument_checks(broker: Broker) -> None:
@@ -129,7 +129,7 @@ def test_manage_ns_creates_with_the_owner_pair(broker: Broker, rec: Recording) -
     assert rec.created == ["create"] and rec.updated == []
 
 
-# §10.2 TestRemoveNs --------------------------------------------------------------------------
+# TestRemoveNs ------------------------------------------------------------------------------------
 
 
 def test_remove_ns_validation(broker: Broker, rec: Recording) -> None:
@@ -210,7 +210,7 @@ def test_remove_ns_forced_deletes_owned_services_and_keeps_foreign(
     assert rec.inner.get_ns("ns")
 
 
-# §10.3 TestManageServ ------------------------------------------------------------------------
+# TestManageServ ----------------------------------------------------------------------------------
 
 
 def test_manage_serv_validation_order(broker: Broker, rec: Recording) -> None:
@@ -283,7 +283,7 @@ def test_persistent_metadata_is_never_applied_to_namespaces_or_endpoints(rec: Re
     assert rec.inner.get_endp("ns", "serv", "e").metadata == OWNER
 
 
-# §10.3 TestRemoveServ ------------------------------------------------------------------------
+# TestRemoveServ ----------------------------------------------------------------------------------
 
 
 def test_remove_serv_validation(broker: Broker, rec: Recording) -> None:
@@ -370,7 +370,7 @@ def test_remove_serv_forced_delete_error(broker: Broker, rec: Recording) -> None
         broker.remove_serv("ns", "delete-error", True)
 
 
-# §10.4 TestManageServEndps -------------------------------------------------------------------
+# TestManageServEndps -----------------------------------------------------------------------------
 
 
 def test_manage_serv_endps_validation(broker: Broker, rec: Recording) -> None:

@@ -1,5 +1,5 @@
 """Drive the real dynamic-provider process (``python -m pulumi.dynamic``) over gRPC, as the
-engine does (``pulumi-dynamic-notes.md`` §2-3). Internal pulumi names are used here only:
+engine does (docs/architecture.md). Internal pulumi names are used here only:
 ``_serialize`` and ``serialize_provider`` are what ``Resource.__init__`` calls."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The CN-WAN etcd layout: key paths under a prefix and YAML values (cnwan-semantics.md §4).
+"""The CN-WAN etcd layout: key paths under a prefix and YAML values (docs/etcd-wire-format.md).
 
 Keys: ``<prefix>namespaces/<ns>[/services/<serv>[/endpoints/<endp>]]``, default prefix
 ``/service-registry/``. Values are YAML documents with the seed's field names and order, so
