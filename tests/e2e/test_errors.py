@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from servregistry import Endpoint, Namespace, open_registry
+from servregistry.registry import ServiceRegistry
 from tests.e2e.pulumi_cli import Project
 
 FOREIGN = {"owner": "someone-else"}
@@ -97,14 +98,22 @@ def test_foreign_names_fail_preview_without_writing(
     registry.close()
 
 
+def deployed_beside_foreign(
+    tmp_path: Path, pulumi_bin: str, url: str, foreign: str
+) -> tuple[Project, ServiceRegistry]:
+    """SPEC deployed with ``up``, then someone else's endpoint ``foreign`` added to shop/web."""
+    project = Project(tmp_path, pulumi_bin)
+    project.configure(url, SPEC)
+    project.up()
+    registry = open_registry(url)
+    registry.create_endp(Endpoint(foreign, "shop", "web", "10.9.9.9", 81, FOREIGN))
+    return project, registry
+
+
 def test_foreign_endpoint_name_fails_preview(
     tmp_path: Path, pulumi_bin: str, etcd_registry_url: str
 ) -> None:
-    project = Project(tmp_path, pulumi_bin)
-    project.configure(etcd_registry_url, SPEC)
-    project.up()
-    registry = open_registry(etcd_registry_url)
-    registry.create_endp(Endpoint("web-b", "shop", "web", "10.9.9.9", 81, FOREIGN))
+    project, registry = deployed_beside_foreign(tmp_path, pulumi_bin, etcd_registry_url, "web-b")
     project.configure(
         etcd_registry_url,
         {
@@ -125,11 +134,7 @@ def test_foreign_endpoint_name_fails_preview(
 def test_what_is_left_alone_is_a_warning_on_its_resource(
     tmp_path: Path, pulumi_bin: str, etcd_registry_url: str
 ) -> None:
-    project = Project(tmp_path, pulumi_bin)
-    project.configure(etcd_registry_url, SPEC)
-    project.up()
-    registry = open_registry(etcd_registry_url)
-    registry.create_endp(Endpoint("other", "shop", "web", "10.9.9.9", 81, FOREIGN))
+    project, registry = deployed_beside_foreign(tmp_path, pulumi_bin, etcd_registry_url, "other")
 
     # a foreign endpoint in our service: left alone, one warning under the endpoint set
     project.configure(etcd_registry_url, {**SPEC, "endpoints": []})

@@ -33,13 +33,6 @@ def process() -> Iterator[ProviderProcess]:
     proc.close()
 
 
-@pytest.fixture
-def reg(registry_url: str) -> Iterator[ServiceRegistry]:
-    registry = open_registry(registry_url)
-    yield registry
-    registry.close()
-
-
 def ns_props(url: str, **extra: object) -> dict[str, object]:
     return {"name": "prod", "registry": url, "stack": STACK, **extra}
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from servregistry import Endpoint, Namespace, Service, open_registry
+from servregistry import Endpoint, Namespace, Service
 from servregistry.providers import EndpointSetProvider, NamespaceProvider, ServiceProvider
 from servregistry.providers.ownership import HOLDER_KEY, holder_value
 from servregistry.registry import ServiceRegistry
@@ -28,13 +28,6 @@ def process() -> Iterator[ProviderProcess]:
     proc = ProviderProcess()
     yield proc
     proc.close()
-
-
-@pytest.fixture
-def reg(registry_url: str) -> Iterator[ServiceRegistry]:
-    registry = open_registry(registry_url)
-    yield registry
-    registry.close()
 
 
 def props(url: str, resource: str, **fields: Any) -> dict[str, Any]:
