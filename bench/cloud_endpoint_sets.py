@@ -29,9 +29,9 @@ from bench.latency_proxy import LatencyProxy
 from servregistry import Broker, Endpoint, Namespace, Service
 from servregistry.backends.cloudmap import CloudMapRegistry
 from servregistry.backends.servicedirectory import ServiceDirectoryRegistry
+from servregistry.emulators.ports import free_port
 from servregistry.emulators.servicedirectory import ServiceDirectoryEmulator
 from servregistry.registry import ServiceRegistry
-from tests.fixtures.servers import free_port
 
 
 def endpoints(n: int) -> list[Endpoint]:

@@ -299,7 +299,7 @@ def main() -> None:
     if args.etcd:
         print(table(args.etcd, sizes, args.repeat, scenarios))
         return
-    from tests.fixtures.etcd import EtcdServer
+    from servregistry.emulators.etcd import EtcdServer
 
     with tempfile.TemporaryDirectory() as tmp:
         server = EtcdServer(Path(tmp))

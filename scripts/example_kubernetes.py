@@ -21,7 +21,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.fixtures.etcd import EtcdServer  # noqa: E402
+from servregistry.emulators.etcd import EtcdServer  # noqa: E402
 from tests.fixtures.kubernetes import KubeAPIServer, LoadBalancerController  # noqa: E402
 
 INGRESS = [{"ip": "192.0.2.10"}, {"ip": "192.0.2.11"}]
