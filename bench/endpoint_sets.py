@@ -50,8 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from servregistry import Broker, Endpoint, Namespace, Service
-from servregistry.backends import etcd_layout as layout
-from servregistry.backends.etcd import EtcdRegistry
+from servregistry.backends.etcd import EtcdRegistry, layout
 
 MAX_OPS = 128
 SCENARIOS = ("from empty", "no-op", "10% changed", "shrink to empty")

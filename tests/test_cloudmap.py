@@ -8,7 +8,8 @@ import boto3
 import pytest
 
 from servregistry import Broker, Endpoint, Namespace, Service, errors, open_registry
-from servregistry.backends.cloudmap import BOTOCORE_ATTEMPTS, CloudMapRegistry
+from servregistry.backends.cloudmap import CloudMapRegistry
+from servregistry.backends.cloudmap.api import BOTOCORE_ATTEMPTS
 from tests.fixtures.cloudmap import REGION
 from tests.fixtures.servers import free_port
 
@@ -144,7 +145,7 @@ def test_operations_fail_and_time_out_as_errors(reg: CloudMapRegistry, raw: Any)
     operation.status = "PENDING"
     short = CloudMapRegistry(REGION, endpoint_url=reg.endpoint_url, operation_timeout=0.3)
     with pytest.raises(errors.RegistryTimeoutError, match="PENDING"):
-        short._wait(op_id)
+        short._api.wait(op_id)
     operation.status = "FAIL"
     operation.error_code = "CANNOT_CREATE_HOSTED_ZONE"
     operation.error_message = "a conflicting domain exists"
@@ -159,7 +160,7 @@ def test_operations_fail_and_time_out_as_errors(reg: CloudMapRegistry, raw: Any)
     type(operation).to_json = to_json  # type: ignore[method-assign]
     try:
         with pytest.raises(errors.BackendError, match=r"CANNOT_CREATE_HOSTED_ZONE.*conflicting"):
-            short._wait(op_id)
+            short._api.wait(op_id)
     finally:
         type(operation).to_json = original  # type: ignore[method-assign]
         short.close()
@@ -240,7 +241,7 @@ def test_url_and_pickling(cloudmap_server: str) -> None:
     assert isinstance(reg, CloudMapRegistry) and reg.concurrency == 4
     reg.list_ns()  # builds the client
     copy = pickle.loads(pickle.dumps(reg))
-    assert copy.region == REGION and copy._client is None
+    assert copy.region == REGION and copy._api._client is None
     with pytest.raises(errors.InvalidInputError, match="unknown"):
         open_registry("cloudmap://eu-west-1?secret_key=x")
 

@@ -15,9 +15,9 @@ import yaml
 
 from bench.endpoint_sets import Counting
 from servregistry import Broker, Endpoint, Namespace, Service, errors
-from servregistry.backends import etcd_layout as layout
 from servregistry.backends.base import UNREACHABLE
-from servregistry.backends.etcd import PIPELINE_DEPTH, EtcdRegistry
+from servregistry.backends.etcd import layout
+from servregistry.backends.etcd.registry import PIPELINE_DEPTH, EtcdRegistry
 from servregistry.registry import EndpointChanges
 from tests.fixtures.etcd import ETCD_ROOT_PASSWORD, ETCD_TOKEN_TTL, EtcdServer
 

@@ -10,8 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from servregistry import Broker, Endpoint, Namespace, Service, errors
-from servregistry.backends import etcd_layout as layout
-from servregistry.backends.etcd import EtcdRegistry
+from servregistry.backends.etcd import EtcdRegistry, layout
 from servregistry.cli import app
 from tests.fixtures.etcd import EtcdServer, snapshot
 

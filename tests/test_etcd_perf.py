@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 
 from servregistry import Broker, Endpoint, Namespace, Service, errors
-from servregistry.backends import etcd_layout as layout
-from servregistry.backends.etcd import EtcdRegistry
+from servregistry.backends.etcd import EtcdRegistry, layout
 
 MAX_OPS = 128
 

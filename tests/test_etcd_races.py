@@ -26,9 +26,8 @@ import yaml
 from etcd3.etcdrpc import kv_pb2
 
 from servregistry import Broker, Endpoint, MetadataPair, Namespace, Service, errors
-from servregistry.backends import etcd_layout as layout
-from servregistry.backends.etcd import EtcdRegistry
-from servregistry.backends.etcd_client import prefix_range_end
+from servregistry.backends.etcd import EtcdRegistry, layout
+from servregistry.backends.etcd.client import prefix_range_end
 from tests.fixtures.etcd import EtcdServer, snapshot
 
 POOL = [f"n{i:03d}" for i in range(200)]

@@ -10,8 +10,7 @@ from typing import Any
 
 from servregistry import Broker, Endpoint, Namespace, Service
 from servregistry.backends import etcd_client
-from servregistry.backends import etcd_layout as layout
-from servregistry.backends.etcd import EtcdRegistry
+from servregistry.backends.etcd import EtcdRegistry, layout
 
 N = 100_000
 OWNER = {"owner": "cnwan-operator"}

@@ -19,7 +19,7 @@ import grpc
 import pytest
 
 from servregistry import Broker, Endpoint, Namespace, errors, open_registry
-from servregistry.backends.servicedirectory import (
+from servregistry.backends.servicedirectory.registry import (
     UNAVAILABLE_ATTEMPTS,
     ServiceDirectoryRegistry,
 )

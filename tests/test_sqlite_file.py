@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from servregistry import Broker, Endpoint, Namespace, errors, open_registry
-from servregistry.backends.sqlite import LAYOUTS, SCHEMA_VERSION, SqliteRegistry
+from servregistry.backends.sqlite.registry import LAYOUTS, SCHEMA_VERSION, SqliteRegistry
 from servregistry.cli import app
 from tests.fixtures.sqlite import LAYOUT_1, dump, file_state, raw, write_layout_1
 

@@ -36,7 +36,7 @@ def in_another_process(path: Path, code: str) -> None:
     owner pairs ``A``/``B`` and the model names in scope."""
     script = (
         "from servregistry import Broker, Endpoint, MetadataPair, Namespace, Service\n"
-        "from servregistry.backends.sqlite import SqliteRegistry\n"
+        "from servregistry.backends.sqlite.registry import SqliteRegistry\n"
         f"A = MetadataPair('owner', 'team-a'); B = MetadataPair('owner', 'team-b')\n"
         f"reg = SqliteRegistry({str(path)!r})\n" + textwrap.dedent(code)
     )

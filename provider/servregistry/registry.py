@@ -25,14 +25,13 @@ set with one call instead of one call per endpoint.
 from __future__ import annotations
 
 import importlib
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from servregistry import errors
-from servregistry.backends.base import redact_url, split_url
 from servregistry.model import Endpoint, Namespace, RegistryObject, Service
+from servregistry.urls import registry_location, scheme_of
 
 __all__ = [
     "KNOWN_IMPLEMENTATIONS",
@@ -103,7 +102,8 @@ class BatchEndpointWriter(Protocol):
         ...
 
 
-#: scheme → (``module:Class``, the extra that installs its client library)
+#: scheme → (``module:Class``, the extra that installs its client library); the schemes are
+#: those of :data:`servregistry.urls.SCHEMES`
 KNOWN_IMPLEMENTATIONS: dict[str, tuple[str, str | None]] = {
     "sqlite": ("servregistry.backends.sqlite:SqliteRegistry", None),
     "etcd": ("servregistry.backends.etcd:EtcdRegistry", "etcd"),
@@ -134,44 +134,6 @@ def _load(scheme: str) -> type:
     return cls
 
 
-def registry_location(url: str) -> str:
-    """Where a registry URL's objects live, without connection details.
-
-    Two URLs with the same location address the same objects: the etcd prefix (not its
-    endpoints, credentials or timeouts), the SQLite file, the Cloud Map region, the Service
-    Directory project and region. Changing anything else is a connection-only change.
-    """
-    scheme = _scheme(url)
-    parts, query = split_url(url)
-    if scheme == "sqlite":
-        return f"sqlite:{os.path.abspath(parts.path) if parts.path != '/:memory:' else ':memory:'}"
-    if scheme in ("etcd", "etcds"):
-        from servregistry.backends.etcd_layout import parse_prefix
-
-        return f"etcd:{parse_prefix(query.get('prefix', parts.path.strip('/') or None))}"
-    if scheme == "cloudmap":
-        return f"cloudmap:{parts.netloc}"
-    return f"servicedirectory:{parts.netloc}/{parts.path.strip('/')}"
-
-
-def _scheme(url: str) -> str:
-    if not isinstance(url, str) or "://" not in url:
-        shown = redact_url(url) if isinstance(url, str) else url
-        raise errors.InvalidInputError(
-            field="registry",
-            rule=f"{shown!r} is not a registry URL; expected one of "
-            + ", ".join(f"{s}://..." for s in KNOWN_IMPLEMENTATIONS),
-        )
-    scheme = url.partition("://")[0].lower()
-    if scheme not in KNOWN_IMPLEMENTATIONS:
-        raise errors.InvalidInputError(
-            field="registry",
-            rule=f"unknown registry scheme {redact_url(scheme)!r}; known: "
-            + ", ".join(sorted(KNOWN_IMPLEMENTATIONS)),
-        )
-    return scheme
-
-
 def open_registry(url: str) -> ServiceRegistry:
     """Open the registry a URL names.
 
@@ -180,11 +142,14 @@ def open_registry(url: str) -> ServiceRegistry:
     * ``cloudmap://region[?endpoint_url=URL&profile=NAME]``;
     * ``servicedirectory://project/region[?endpoint=HOST:PORT]``.
 
+    The grammar (every option) is :mod:`servregistry.urls`; each backend's ``from_url`` parses
+    its scheme's dataclass from there.
+
     Raises InvalidInputError for an unknown scheme, a malformed URL, credentials in the URL
     (``user:password@``, never repeated in the message), an unknown option or a numeric option
     that is not finite and positive, and MissingDependencyError
     (naming the extra to install) when the backend's client library is absent.
     """
-    scheme = _scheme(url)
+    scheme = scheme_of(url)
     from_url: Callable[[str], ServiceRegistry] = getattr(_load(scheme), "from_url")  # noqa: B009
     return from_url(url)

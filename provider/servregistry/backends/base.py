@@ -1,19 +1,18 @@
-"""What every backend shares: URL options, pickling as plain configuration, context management,
-the default ``validate`` and ``native_id``, and a bounded pool for endpoint sets."""
+"""The backend kit, what every backend shares: the name rule, pickling as plain configuration,
+context management, the default ``validate`` and ``native_id``, the circuit breaker and a bounded
+pool for endpoint sets, and the guards that keep a write within what was listed."""
 
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
-from urllib.parse import SplitResult, parse_qs, urlsplit
 
 from servregistry import errors
-from servregistry.model import Endpoint, RegistryObject, Service, unstorable
+from servregistry.model import Endpoint, RegistryObject, Service
 
 if TYPE_CHECKING:  # registry.py imports this module
     from servregistry.registry import EndpointChanges
@@ -24,93 +23,15 @@ log = logging.getLogger("servregistry")
 PROGRESS_EVERY = 5.0
 
 
-#: where each scheme takes its credentials instead of the URL's ``user:password@``
-CREDENTIALS_HINT = {
-    "sqlite": "a SQLite registry file needs none",
-    "etcd": "pass ?user=NAME and set the password in $SERVREGISTRY_ETCD_PASSWORD (or the stack "
-    "secret servregistry:etcdPassword)",
-    "cloudmap": "use the AWS credential chain (environment, ?profile=NAME, instance role)",
-    "servicedirectory": "use Google Application Default Credentials",
-}
-CREDENTIALS_HINT["etcds"] = CREDENTIALS_HINT["etcd"]
-
-
-def split_url(
-    url: str, allowed: Collection[str] | None = None
-) -> tuple[SplitResult, dict[str, str]]:
-    """A registry URL's parts and its query options (the last value of each); with ``allowed``,
-    an option outside it is an InvalidInputError that lists the known ones.
-
-    Credentials (``user:password@``, in the URL or in an option that is itself a URL) are
-    refused for every scheme: a URL travels into messages, state and pickles. The message
-    never repeats them.
-    """
-    reason = unstorable(url)
-    if reason is not None:
-        raise errors.InvalidInputError(field="registry", rule=f"the registry URL {reason}")
-    parts = _urlsplit(url)
-    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-    if "@" in parts.netloc or any(_has_userinfo(v) for v in query.values()):
-        hint = CREDENTIALS_HINT.get(parts.scheme.lower(), "use the backend's own credentials")
-        raise errors.InvalidInputError(
-            field="registry",
-            rule=f"{parts.scheme} registry URLs must not carry credentials (user:password@); "
-            f"{hint}",
-        )
-    unknown = set() if allowed is None else set(query) - set(allowed)
-    if unknown:
-        raise errors.InvalidInputError(
-            field="registry",
-            rule=f"unknown {parts.scheme} URL options: {', '.join(sorted(unknown))} "
-            f"(known: {', '.join(sorted(allowed or ())) or 'none'})",
-        )
-    return parts, query
-
-
-def _urlsplit(url: str) -> SplitResult:
-    try:
-        parts = urlsplit(url)
-        if "," not in parts.netloc:  # a member list (etcd) is split and checked by its backend
-            parts.port  # noqa: B018 - a malformed port raises here
-    except ValueError as exc:
-        raise errors.InvalidInputError(
-            field="registry", rule=f"malformed registry URL ({exc})"
-        ) from None
-    return parts
-
-
-def _has_userinfo(value: str) -> bool:
-    return "://" in value and "@" in _urlsplit(value).netloc
-
-
-def redact_url(url: str) -> str:
-    """``url`` for a message: any ``user:password@`` part is replaced by ``***@``."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return "***@" + url.rpartition("@")[2] if "@" in url else url
-    netloc, slash, tail = rest.partition("/")
-    if "@" in netloc:
-        netloc = "***@" + netloc.rpartition("@")[2]
-    return f"{scheme}{sep}{netloc}{slash}{tail}"
-
-
-def url_option(query: Mapping[str, str], key: str, default: _T, cast: Callable[[str], _T]) -> _T:
-    """Option ``key`` of a URL query converted by ``cast``; a bad value names the option. A
-    number (every numeric option is a timeout, a count or a size) must be finite and positive."""
-    raw = query.get(key)
-    if raw is None:
-        return default
-    try:
-        value = cast(raw)
-    except ValueError:
-        raise errors.InvalidInputError(
-            field=f"registry.{key}", rule=f"{raw!r} is not a valid {cast.__name__}"
-        ) from None
-    if isinstance(value, int | float) and not (math.isfinite(value) and value > 0):
-        raise errors.InvalidInputError(
-            field=f"registry.{key}", rule=f"{raw!r}: must be a finite number > 0"
-        )
-    return value
+def check_name(obj: RegistryObject) -> None:
+    """Names must not hold ``/``: the etcd and Service Directory layouts split on it."""
+    for name in ("name", "ns_name", "serv_name"):
+        value = getattr(obj, name, "")
+        if "/" in value:
+            kind = type(obj).__name__.lower()
+            raise errors.InvalidInputError(
+                field=f"{kind}.{name}", rule=f"{value!r} must not contain '/'"
+            )
 
 
 class BaseRegistry:

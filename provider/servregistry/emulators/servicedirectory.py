@@ -42,7 +42,7 @@ import grpc
 from google.cloud import servicedirectory_v1 as sd
 from google.protobuf import empty_pb2
 
-from servregistry.backends import servicedirectory_rules as rules
+from servregistry.backends.servicedirectory import rules
 from servregistry.emulators.sd_filter import FilterError, compile_filter
 
 __all__ = ["ServiceDirectoryEmulator", "main", "serve"]

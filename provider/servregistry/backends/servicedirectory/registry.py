@@ -32,17 +32,16 @@ from functools import partial
 from typing import Any
 
 from servregistry import errors
-from servregistry.backends import servicedirectory_rules as rules
 from servregistry.backends.base import (
     BaseRegistry,
     refuse_children,
     run_concurrently,
-    split_url,
-    url_option,
     writes_not_in_listing,
 )
+from servregistry.backends.servicedirectory import rules
 from servregistry.model import Endpoint, Namespace, RegistryObject, Service
 from servregistry.registry import EndpointChanges
+from servregistry.urls import ServiceDirectoryUrl
 
 try:
     import grpc
@@ -108,13 +107,13 @@ class ServiceDirectoryRegistry(BaseRegistry):
     @classmethod
     def from_url(cls, url: str) -> ServiceDirectoryRegistry:
         """``servicedirectory://PROJECT/REGION?endpoint=HOST:PORT&concurrency=8&timeout=30``."""
-        parts, query = split_url(url, {"endpoint", "concurrency", "timeout"})
+        parsed = ServiceDirectoryUrl.parse(url)
         return cls(
-            parts.netloc,
-            parts.path.strip("/"),
-            endpoint=query.get("endpoint"),
-            concurrency=url_option(query, "concurrency", 8, int),
-            timeout=url_option(query, "timeout", 30.0, float),
+            parsed.project,
+            parsed.region,
+            endpoint=parsed.endpoint,
+            concurrency=parsed.concurrency or 8,
+            timeout=parsed.timeout or 30.0,
         )
 
     def __repr__(self) -> str:

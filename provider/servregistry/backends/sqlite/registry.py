@@ -46,11 +46,12 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 from servregistry import errors
-from servregistry.backends.base import BaseRegistry, split_url, url_option
+from servregistry.backends.base import BaseRegistry, check_name
 from servregistry.model import Endpoint, Namespace, RegistryObject, Service
 from servregistry.registry import EndpointChanges
+from servregistry.urls import SqliteUrl
 
-__all__ = ["SCHEMA_VERSION", "SqliteRegistry", "check_name"]
+__all__ = ["SCHEMA_VERSION", "SqliteRegistry"]
 
 log = logging.getLogger(__name__)
 
@@ -142,17 +143,6 @@ _Obj = TypeVar("_Obj", Namespace, Service, Endpoint)
 _Key = tuple[str, ...]
 #: a stored name as it came out of the database: its Python type's name and its value
 _RawName = tuple[str, Any]
-
-
-def check_name(obj: RegistryObject) -> None:
-    """Names must not hold ``/``: the etcd and Service Directory layouts split on it."""
-    for name in ("name", "ns_name", "serv_name"):
-        value = getattr(obj, name, "")
-        if "/" in value:
-            kind = type(obj).__name__.lower()
-            raise errors.InvalidInputError(
-                field=f"{kind}.{name}", rule=f"{value!r} must not contain '/'"
-            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,20 +292,11 @@ class SqliteRegistry(BaseRegistry):
 
     @classmethod
     def from_url(cls, url: str, *, read_only: bool = False) -> SqliteRegistry:
-        """``sqlite:///abs/path.db`` (or ``sqlite:///relative.db``), ``?timeout=SECONDS``."""
-        parts, query = split_url(url, {"timeout"})
-        if parts.netloc:
-            raise errors.InvalidInputError(
-                field="registry",
-                rule="a sqlite URL has no host or credentials; write sqlite:///absolute/path.db",
-            )
-        path = ":memory:" if parts.path == "/:memory:" else parts.path
-        if not path.strip("/"):
-            raise errors.InvalidInputError(
-                field="registry", rule="the sqlite URL names no file (sqlite:///absolute/path.db)"
-            )
-        timeout = url_option(query, "timeout", 30.0, float)
-        return cls(path, timeout=timeout, read_only=read_only)
+        """``sqlite:///abs/path.db``, ``?timeout=SECONDS`` (30 by default); see
+        :class:`servregistry.urls.SqliteUrl`."""
+        parsed = SqliteUrl.parse(url)
+        timeout = 30.0 if parsed.timeout is None else parsed.timeout
+        return cls(parsed.path, timeout=timeout, read_only=read_only)
 
     def __repr__(self) -> str:
         return f"SqliteRegistry({self.path!r})"

@@ -26,81 +26,29 @@ or profile is an error that says how to provide it.
 
 from __future__ import annotations
 
-import random
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
 from typing import Any, TypeVar
 
 from servregistry import errors
-from servregistry.backends import cloudmap_rules
 from servregistry.backends.base import (
     BaseRegistry,
     refuse_children,
     run_concurrently,
-    split_url,
-    url_option,
     writes_not_in_listing,
 )
+from servregistry.backends.cloudmap import rules as cloudmap_rules
+from servregistry.backends.cloudmap.api import IPV4, IPV6, PORT, CloudMapApi
 from servregistry.model import Endpoint, Namespace, RegistryObject, Service
 from servregistry.registry import EndpointChanges
-
-try:
-    import boto3
-    import botocore.config
-    import botocore.exceptions
-except ImportError as exc:  # pragma: no cover - depends on the installed extras
-    raise errors.MissingDependencyError(
-        "the Cloud Map backend needs boto3: pip install 'pulumi-servregistry[aws]'"
-    ) from exc
+from servregistry.urls import CloudMapUrl
 
 __all__ = ["CloudMapRegistry"]
 
 _T = TypeVar("_T")
-IPV4, IPV6, PORT = "AWS_INSTANCE_IPV4", "AWS_INSTANCE_IPV6", "AWS_INSTANCE_PORT"
-_NOT_FOUND = {
-    "NamespaceNotFound",
-    "ServiceNotFound",
-    "InstanceNotFound",
-    "OperationNotFound",
-    "ResourceNotFoundException",
-}
-_EXISTS = {"NamespaceAlreadyExists", "ServiceAlreadyExists"}
-#: error codes AWS uses for credentials it does not accept
-_CREDENTIALS_REFUSED = {
-    "UnrecognizedClientException",
-    "InvalidClientTokenId",
-    "InvalidSignatureException",
-    "SignatureDoesNotMatch",
-    "ExpiredToken",
-    "ExpiredTokenException",
-    "AccessDenied",
-    "AccessDeniedException",
-}
-#: error codes AWS uses for "slow down"
-_THROTTLED = {
-    "ThrottlingException",
-    "Throttling",
-    "TooManyRequestsException",
-    "RequestLimitExceeded",
-    "RequestThrottled",
-    "RequestThrottledException",
-    "SlowDown",
-}
-#: how to give this backend what it needs to sign a request
-CREDENTIALS_FIX = (
-    "give boto3 credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE or the "
-    "registry's ?profile=NAME naming a profile of ~/.aws/config, or an instance or SSO role), "
-    "or point the registry at a local Cloud Map server with ?endpoint_url=URL (which accepts "
-    "any credentials)"
-)
-#: botocore's own attempts per call (transient errors, refused connections, throttling) ...
-BOTOCORE_ATTEMPTS = 3
-#: ... and how many times we repeat a call that is still throttled after them
-THROTTLED_ROUNDS = 4
 
 
 class CloudMapRegistry(BaseRegistry):
@@ -130,23 +78,20 @@ class CloudMapRegistry(BaseRegistry):
         self._init_runtime()
 
     def _init_runtime(self) -> None:
-        self._client: Any = None
-        self._lock = threading.Lock()
+        self._api = CloudMapApi(self)
         self._ids: dict[tuple[str, ...], tuple[str, str]] = {}
         self._ids_lock = threading.Lock()
 
     @classmethod
     def from_url(cls, url: str) -> CloudMapRegistry:
         """``cloudmap://REGION?endpoint_url=URL&profile=NAME&concurrency=8&operation_timeout=300``."""
-        parts, query = split_url(
-            url, {"endpoint_url", "profile", "concurrency", "operation_timeout"}
-        )
+        parsed = CloudMapUrl.parse(url)
         return cls(
-            parts.netloc,
-            endpoint_url=query.get("endpoint_url"),
-            profile=query.get("profile"),
-            concurrency=url_option(query, "concurrency", 8, int),
-            operation_timeout=url_option(query, "operation_timeout", 300.0, float),
+            parsed.region,
+            endpoint_url=parsed.endpoint_url,
+            profile=parsed.profile,
+            concurrency=parsed.concurrency or 8,
+            operation_timeout=parsed.operation_timeout or 300.0,
         )
 
     def __repr__(self) -> str:
@@ -155,23 +100,10 @@ class CloudMapRegistry(BaseRegistry):
     @property
     def client(self) -> Any:
         """The boto3 ``servicediscovery`` client, built on first use."""
-        with self._lock:
-            if self._client is None:
-                session = boto3.session.Session(profile_name=self.profile, region_name=self.region)
-                config = botocore.config.Config(
-                    retries={"mode": "standard", "total_max_attempts": BOTOCORE_ATTEMPTS},
-                    max_pool_connections=max(10, self.concurrency * 2),
-                )
-                self._client = session.client(
-                    "servicediscovery", endpoint_url=self.endpoint_url, config=config
-                )
-            return self._client
+        return self._api.client
 
     def close(self) -> None:
-        with self._lock:
-            client, self._client = self._client, None
-        if client is not None:
-            client.close()
+        self._api.close()
 
     def validate(self, obj: RegistryObject) -> None:
         cloudmap_rules.validate(obj)
@@ -186,98 +118,6 @@ class CloudMapRegistry(BaseRegistry):
             return f"{self._serv_ids(obj.ns_name, obj.serv_name)[0]}/{obj.name}"
         except errors.NotFoundError:
             return ""
-
-    # plumbing ---------------------------------------------------------------------------------
-
-    def _call(self, operation: str, **kwargs: Any) -> Any:
-        """One API call, errors mapped. botocore retries transient failures a few times; a call
-        still throttled after that is repeated ``THROTTLED_ROUNDS`` times with backoff, so a
-        busy account slows us down while a refused connection fails in seconds."""
-        for round_ in range(1, THROTTLED_ROUNDS + 1):
-            try:
-                with _mapped(self.region):
-                    return getattr(self.client, operation)(**kwargs)
-            except errors.BackendError as exc:
-                if round_ == THROTTLED_ROUNDS or not _throttled(exc):
-                    raise
-            time.sleep(min(0.5 * 2**round_, 10.0) * random.uniform(0.5, 1.0))
-
-    def _pages(self, operation: str, key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
-        """Every item of a list call, page after page (each page a :meth:`_call`)."""
-        token = None
-        while True:
-            page_args = dict(kwargs)
-            if self.page_size:
-                page_args["MaxResults"] = self.page_size
-            if token:
-                page_args["NextToken"] = token
-            page = self._call(operation, **page_args)
-            yield from page.get(key, [])
-            token = page.get("NextToken")
-            if not token:
-                return
-
-    def _wait(self, operation_id: str) -> None:
-        """Await one operation: SUCCESS returns, FAIL is a BackendError, the deadline a
-        RegistryTimeoutError."""
-        failure = self._await({operation_id: operation_id}).get(operation_id)
-        if failure is not None:
-            raise failure
-
-    def _await(self, operations: Mapping[str, str]) -> dict[str, errors.ServiceRegistryError]:
-        """Poll many operations (name → operation id) together, ``concurrency`` at a time, in
-        rounds backing off from 50 ms to 2 s, until each is SUCCESS or FAIL or the deadline
-        passes; return the failures by name (FAIL: BackendError; deadline:
-        RegistryTimeoutError). Nobody waits alone: a thousand endpoints cost a thousand
-        requests and then one more per round, not a thousand blocked waits."""
-        deadline = time.monotonic() + self.operation_timeout
-        delay = 0.05
-        pending = dict(operations)
-        failures: dict[str, errors.ServiceRegistryError] = {}
-        statuses: dict[str, str] = {}
-        while pending:
-            tasks = {n: partial(self._check, op, n, statuses) for n, op in pending.items()}
-            failures.update(run_concurrently(self.concurrency, tasks, "awaiting operations"))
-            pending = {
-                n: op
-                for n, op in pending.items()
-                if n not in failures and statuses.get(n) != "SUCCESS"
-            }
-            if pending and time.monotonic() + delay > deadline:
-                for name, operation_id in pending.items():
-                    failures[name] = errors.RegistryTimeoutError(
-                        f"Cloud Map operation {operation_id} still {statuses.get(name)} after "
-                        f"{self.operation_timeout:g} s"
-                    )
-                break
-            if pending:
-                time.sleep(delay)
-                delay = min(delay * 2, 2.0)
-        return failures
-
-    def _check(self, operation_id: str, name: str, statuses: dict[str, str]) -> None:
-        """One poll: record the operation's status under ``name``; FAIL is a BackendError."""
-        operation = self._call("get_operation", OperationId=operation_id)["Operation"]
-        status = statuses[name] = str(operation.get("Status"))
-        if status == "FAIL":
-            raise errors.BackendError(
-                f"Cloud Map operation {operation_id} failed: "
-                f"{operation.get('ErrorCode', 'UNKNOWN')}: {operation.get('ErrorMessage', '')}"
-            )
-
-    def _tags(self, arn: str) -> dict[str, str]:
-        tags = self._call("list_tags_for_resource", ResourceARN=arn).get("Tags", [])
-        return {t["Key"]: t["Value"] for t in tags}
-
-    def _set_tags(self, arn: str, metadata: dict[str, str]) -> None:
-        """Make the resource's tags exactly ``metadata``: tag new/changed keys, untag removed."""
-        current = self._tags(arn)
-        changed = [{"Key": k, "Value": v} for k, v in metadata.items() if current.get(k) != v]
-        removed = [k for k in current if k not in metadata]
-        if changed:
-            self._call("tag_resource", ResourceARN=arn, Tags=changed)
-        if removed:
-            self._call("untag_resource", ResourceARN=arn, TagKeys=removed)
 
     # name → id resolution ---------------------------------------------------------------------
 
@@ -302,7 +142,7 @@ class CloudMapRegistry(BaseRegistry):
                 {"Name": "TYPE", "Values": ["HTTP"], "Condition": "EQ"},
                 {"Name": "NAME", "Values": [name], "Condition": "EQ"},
             ]
-            for ns in self._pages("list_namespaces", "Namespaces", Filters=filters):
+            for ns in self._api.pages("list_namespaces", "Namespaces", Filters=filters):
                 if ns["Name"] == name and ns.get("Type", "HTTP") == "HTTP":
                     return ns["Id"], ns["Arn"]
             raise errors.NotFoundError(f"namespace {name!r} not found")
@@ -321,7 +161,7 @@ class CloudMapRegistry(BaseRegistry):
     def _services(self, ns_name: str) -> list[dict[str, Any]]:
         ns_id = self._ns_ids(ns_name)[0]
         filters = [{"Name": "NAMESPACE_ID", "Values": [ns_id], "Condition": "EQ"}]
-        found = list(self._pages("list_services", "Services", Filters=filters))
+        found = list(self._api.pages("list_services", "Services", Filters=filters))
         # a server that ignores the filter must not leak other namespaces' services
         return [s for s in found if s.get("NamespaceId", ns_id) == ns_id]
 
@@ -343,22 +183,22 @@ class CloudMapRegistry(BaseRegistry):
 
         def get() -> Namespace:
             ns_id, arn = self._ns_ids(name)
-            self._call("get_namespace", Id=ns_id)  # still there under this id?
-            return _stored(Namespace, {"name": name, "metadata": self._tags(arn)})
+            self._api.call("get_namespace", Id=ns_id)  # still there under this id?
+            return _stored(Namespace, {"name": name, "metadata": self._api.tags(arn)})
 
         return self._with_ids(name, get)
 
     def list_ns(self) -> list[Namespace]:
         filters = [{"Name": "TYPE", "Values": ["HTTP"], "Condition": "EQ"}]
         result = []
-        for ns in self._pages("list_namespaces", "Namespaces", Filters=filters):
+        for ns in self._api.pages("list_namespaces", "Namespaces", Filters=filters):
             if ns.get("Type", "HTTP") != "HTTP":
                 continue
             with self._ids_lock:
                 self._ids[("ns", ns["Name"])] = (ns["Id"], ns["Arn"])
             try:
                 result.append(
-                    _stored(Namespace, {"name": ns["Name"], "metadata": self._tags(ns["Arn"])})
+                    _stored(Namespace, {"name": ns["Name"], "metadata": self._api.tags(ns["Arn"])})
                 )
             except errors.NotFoundError:
                 continue  # deleted while we listed
@@ -367,7 +207,7 @@ class CloudMapRegistry(BaseRegistry):
     def create_ns(self, ns: Namespace) -> Namespace:
         self.validate(ns)
         try:
-            op = self._call(
+            op = self._api.call(
                 "create_http_namespace",
                 Name=ns.name,
                 CreatorRequestId=uuid.uuid4().hex,
@@ -375,13 +215,13 @@ class CloudMapRegistry(BaseRegistry):
             )
         except errors.AlreadyExistsError:
             raise errors.AlreadyExistsError(f"namespace {ns.name!r} already exists") from None
-        self._wait(op["OperationId"])
+        self._api.wait(op["OperationId"])
         self._forget("ns", ns.name)
         return ns
 
     def update_ns(self, ns: Namespace) -> Namespace:
         self.validate(ns)
-        self._with_ids(ns.name, lambda: self._set_tags(self._ns_ids(ns.name)[1], ns.metadata))
+        self._with_ids(ns.name, lambda: self._api.set_tags(self._ns_ids(ns.name)[1], ns.metadata))
         return ns
 
     def delete_ns(self, name: str) -> None:
@@ -395,12 +235,12 @@ class CloudMapRegistry(BaseRegistry):
             services = [s["Name"] for s in self._services(name)]
             refuse_children(label, services, "services", errors.NamespaceNotEmptyError)
             with _not_empty(label, errors.NamespaceNotEmptyError):
-                return str(self._call("delete_namespace", Id=ns_id)["OperationId"])
+                return str(self._api.call("delete_namespace", Id=ns_id)["OperationId"])
 
         operation = self._with_ids(name, delete)
         self._forget("ns", name)
         self._forget("serv", name)
-        self._wait(operation)
+        self._api.wait(operation)
 
     # services ---------------------------------------------------------------------------------
 
@@ -409,8 +249,8 @@ class CloudMapRegistry(BaseRegistry):
 
         def get() -> Service:
             serv_id, arn = self._serv_ids(ns_name, serv_name)
-            self._call("get_service", Id=serv_id)  # still there under this id?
-            data = {"name": serv_name, "ns_name": ns_name, "metadata": self._tags(arn)}
+            self._api.call("get_service", Id=serv_id)  # still there under this id?
+            data = {"name": serv_name, "ns_name": ns_name, "metadata": self._api.tags(arn)}
             return _stored(Service, data)
 
         return self._with_ids(ns_name, get)
@@ -425,7 +265,7 @@ class CloudMapRegistry(BaseRegistry):
                 data = {
                     "name": serv["Name"],
                     "ns_name": ns_name,
-                    "metadata": self._tags(serv["Arn"]),
+                    "metadata": self._api.tags(serv["Arn"]),
                 }
                 result.append(_stored(Service, data))
             except errors.NotFoundError:
@@ -441,7 +281,7 @@ class CloudMapRegistry(BaseRegistry):
                 f"namespace with name {serv.ns_name} does not exist"
             ) from None
         try:
-            self._call(
+            self._api.call(
                 "create_service",
                 Name=serv.name,
                 NamespaceId=ns_id,
@@ -465,7 +305,7 @@ class CloudMapRegistry(BaseRegistry):
         self.validate(serv)
         self._with_ids(
             serv.ns_name,
-            lambda: self._set_tags(self._serv_ids(serv.ns_name, serv.name)[1], serv.metadata),
+            lambda: self._api.set_tags(self._serv_ids(serv.ns_name, serv.name)[1], serv.metadata),
         )
         return serv
 
@@ -476,12 +316,12 @@ class CloudMapRegistry(BaseRegistry):
         _need_names(ns_name, serv_name)
         label = f"service {ns_name}/{serv_name}"
         serv_id = self._with_ids(ns_name, lambda: self._serv_ids(ns_name, serv_name)[0])
-        instances = self._pages("list_instances", "Instances", ServiceId=serv_id)
+        instances = self._api.pages("list_instances", "Instances", ServiceId=serv_id)
         refuse_children(
             label, [i["Id"] for i in instances], "instances", errors.ServiceNotEmptyError
         )
         with _not_empty(label, errors.ServiceNotEmptyError):
-            self._call("delete_service", Id=serv_id)
+            self._api.call("delete_service", Id=serv_id)
         self._forget("serv", ns_name, serv_name)
 
     # endpoints --------------------------------------------------------------------------------
@@ -499,7 +339,7 @@ class CloudMapRegistry(BaseRegistry):
         _need(endp_name, errors.EndpointNameNotProvidedError)
         instance = self._with_ids(
             ns_name,
-            lambda: self._call(
+            lambda: self._api.call(
                 "get_instance",
                 ServiceId=self._serv_ids(ns_name, serv_name)[0],
                 InstanceId=endp_name,
@@ -512,7 +352,7 @@ class CloudMapRegistry(BaseRegistry):
         instances = self._with_ids(
             ns_name,
             lambda: list(
-                self._pages(
+                self._api.pages(
                     "list_instances", "Instances", ServiceId=self._serv_ids(ns_name, serv_name)[0]
                 )
             ),
@@ -524,7 +364,7 @@ class CloudMapRegistry(BaseRegistry):
         serv_id = self._parent_service(endp.ns_name, endp.serv_name)
         if self._instance_exists(serv_id, endp.name):
             raise errors.AlreadyExistsError(f"endpoint {endp.name!r} already exists")
-        self._wait(self._register(serv_id, endp))
+        self._api.wait(self._register(serv_id, endp))
         return endp
 
     def update_endp(self, endp: Endpoint) -> Endpoint:
@@ -532,7 +372,7 @@ class CloudMapRegistry(BaseRegistry):
         serv_id = self._parent_service(endp.ns_name, endp.serv_name)
         if not self._instance_exists(serv_id, endp.name):
             raise errors.NotFoundError(f"endpoint {endp.name!r} not found")
-        self._wait(self._register(serv_id, endp))
+        self._api.wait(self._register(serv_id, endp))
         return endp
 
     def delete_endp(self, ns_name: str, serv_name: str, endp_name: str) -> None:
@@ -540,17 +380,17 @@ class CloudMapRegistry(BaseRegistry):
         _need(endp_name, errors.EndpointNameNotProvidedError)
         op = self._with_ids(
             ns_name,
-            lambda: self._call(
+            lambda: self._api.call(
                 "deregister_instance",
                 ServiceId=self._serv_ids(ns_name, serv_name)[0],
                 InstanceId=endp_name,
             ),
         )
-        self._wait(op["OperationId"])
+        self._api.wait(op["OperationId"])
 
     def _instance_exists(self, serv_id: str, name: str) -> bool:
         try:
-            self._call("get_instance", ServiceId=serv_id, InstanceId=name)
+            self._api.call("get_instance", ServiceId=serv_id, InstanceId=name)
         except errors.NotFoundError:
             return False
         return True
@@ -560,7 +400,7 @@ class CloudMapRegistry(BaseRegistry):
         attributes = dict(endp.metadata)
         attributes[IPV4 if endp.ip_version == 4 else IPV6] = endp.address
         attributes[PORT] = str(endp.port)
-        op = self._call(
+        op = self._api.call(
             "register_instance",
             ServiceId=serv_id,
             InstanceId=endp.name,
@@ -600,7 +440,7 @@ class CloudMapRegistry(BaseRegistry):
         started: dict[str, str] = {}  # instance id → operation id
 
         def deregister_one(name: str) -> None:
-            op = self._call("deregister_instance", ServiceId=serv_id, InstanceId=name)
+            op = self._api.call("deregister_instance", ServiceId=serv_id, InstanceId=name)
             started[name] = str(op["OperationId"])
 
         def register_one(endp: Endpoint) -> None:
@@ -609,7 +449,7 @@ class CloudMapRegistry(BaseRegistry):
         tasks: dict[str, Callable[[], object]] = {n: partial(deregister_one, n) for n in deregister}
         tasks.update({e.name: partial(register_one, e) for e in register})
         failures = run_concurrently(self.concurrency, tasks, "registering")
-        failures.update(self._await(started))
+        failures.update(self._api.await_all(started))
         return failures
 
 
@@ -666,75 +506,3 @@ def _need(value: str, error: type[errors.InvalidInputError]) -> None:
 def _need_names(ns_name: str, serv_name: str) -> None:
     _need(ns_name, errors.NamespaceNameNotProvidedError)
     _need(serv_name, errors.ServiceNameNotProvidedError)
-
-
-def _throttled(exc: errors.ServiceRegistryError) -> bool:
-    cause = exc.__cause__
-    return isinstance(cause, botocore.exceptions.ClientError) and (
-        cause.response.get("Error", {}).get("Code") in _THROTTLED
-    )
-
-
-#: botocore errors that say credentials, a region or a profile are missing or unusable
-_SETUP_ERRORS: tuple[type[Exception], ...] = tuple(
-    getattr(botocore.exceptions, name)
-    for name in (
-        "NoCredentialsError",
-        "PartialCredentialsError",
-        "CredentialRetrievalError",
-        "TokenRetrievalError",
-        "SSOTokenLoadError",
-        "UnauthorizedSSOTokenError",
-        "NoAuthTokenError",
-    )
-    if hasattr(botocore.exceptions, name)
-)
-
-
-@contextmanager
-def _mapped(region: str) -> Iterator[None]:
-    """botocore errors → the servregistry error tree (the raw error as ``__cause__``); each
-    message names the registry and, where there is one, the fix."""
-    where = f"Cloud Map ({region})"
-    try:
-        yield
-    except botocore.exceptions.ClientError as exc:
-        error = exc.response.get("Error", {})
-        code = str(error.get("Code", ""))
-        message = f"{where}: {code}: {error.get('Message', '')}"
-        if code in _NOT_FOUND:
-            raise errors.NotFoundError(message) from exc
-        if code in _EXISTS:
-            raise errors.AlreadyExistsError(message) from exc
-        if code == "ResourceInUse":
-            raise errors.NotEmptyError(message) from exc
-        if code == "InvalidInput":
-            raise errors.InvalidInputError(message, field="registry", rule=message) from exc
-        if code in _CREDENTIALS_REFUSED:
-            raise errors.BackendError(
-                f"{message}; the credentials were refused: {CREDENTIALS_FIX}"
-            ) from exc
-        raise errors.BackendError(message) from exc
-    except (botocore.exceptions.ConnectTimeoutError, botocore.exceptions.ReadTimeoutError) as exc:
-        raise errors.RegistryTimeoutError(f"{where}: {exc}") from exc
-    except botocore.exceptions.EndpointConnectionError as exc:
-        raise errors.RegistryUnavailableError(f"{where}: {exc}") from exc
-    except botocore.exceptions.ProfileNotFound as exc:
-        raise errors.BackendError(
-            f"{where}: {exc}: name a profile of ~/.aws/config (or ~/.aws/credentials) in the "
-            "registry's ?profile=NAME or AWS_PROFILE, or drop the option to use the default chain"
-        ) from exc
-    except (botocore.exceptions.NoRegionError, botocore.exceptions.InvalidRegionError) as exc:
-        raise errors.BackendError(
-            f"{where}: {exc}: name an AWS region in the registry URL, cloudmap://REGION "
-            "(e.g. cloudmap://eu-west-1)"
-        ) from exc
-    except _SETUP_ERRORS as exc:
-        raise errors.BackendError(f"{where}: {exc}: {CREDENTIALS_FIX}") from exc
-    except botocore.exceptions.BotoCoreError as exc:
-        raise errors.BackendError(f"{where}: {exc}") from exc
-    except UnicodeError as exc:
-        raise errors.InvalidInputError(
-            field="registry",
-            rule=f"{where}: a name or value is not valid Unicode text and cannot be sent ({exc})",
-        ) from exc

@@ -17,17 +17,6 @@ import yaml
 from servregistry import errors
 from servregistry.model import Endpoint, Namespace, RegistryObject, Service
 
-DEFAULT_PREFIX = "/service-registry/"
-
-
-def parse_prefix(prefix: str | None) -> str:
-    """Normalise a prefix as the seed does: ``None`` → default, ``""``/``"/"`` → ``/``,
-    otherwise strip slashes and wrap: ``///test///`` → ``/test/``."""
-    if prefix is None:
-        return DEFAULT_PREFIX
-    trimmed = prefix.strip("/")
-    return f"/{trimmed}/" if trimmed else "/"
-
 
 def ns_key(prefix: str, ns: str) -> str:
     return f"{prefix}namespaces/{ns}"

@@ -36,15 +36,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from servregistry import errors
-from servregistry.backends import etcd_layout as layout
 from servregistry.backends.base import (
     UNREACHABLE,
     BaseRegistry,
     CircuitBreaker,
-    split_url,
-    url_option,
+    check_name,
 )
-from servregistry.backends.etcd_client import (
+from servregistry.backends.etcd import layout
+from servregistry.backends.etcd.client import (
     EtcdClient,
     absent,
     delete_op,
@@ -53,9 +52,9 @@ from servregistry.backends.etcd_client import (
     prefix_range_end,
     put_op,
 )
-from servregistry.backends.sqlite import check_name
 from servregistry.model import Endpoint, Namespace, RegistryObject, Service
 from servregistry.registry import EndpointChanges
+from servregistry.urls import EtcdUrl, parse_prefix
 
 try:
     import etcd3
@@ -202,7 +201,7 @@ class EtcdRegistry(BaseRegistry):
         if not endpoints:
             raise errors.InvalidInputError(field="registry.endpoints", rule="no etcd endpoints")
         self.endpoints = [_host_port(e) for e in endpoints]
-        self.prefix = layout.parse_prefix(prefix)
+        self.prefix = parse_prefix(prefix)
         self.user = user
         self.ca_cert, self.cert_key, self.cert_cert = ca_cert, cert_key, cert_cert
         self.tls = tls or ca_cert is not None
@@ -224,26 +223,16 @@ class EtcdRegistry(BaseRegistry):
         ``?prefix=/`` for the root. The password is never part of the URL: it comes from
         ``$SERVREGISTRY_ETCD_PASSWORD`` (or the ``password`` argument).
         """
-        parts, query = split_url(
-            url, {"timeout", "user", "ca_cert", "cert_key", "cert_cert", "prefix"}
-        )
-        if "@" in parts.netloc:
-            raise errors.InvalidInputError(
-                field="registry",
-                rule="credentials do not belong in the etcd URL; pass ?user=NAME and set the "
-                f"password in ${PASSWORD_ENV} (or the stack secret servregistry:etcdPassword)",
-            )
-        path = parts.path.strip("/")
-        prefix = query.get("prefix", path or None)
+        parsed = EtcdUrl.parse(url)
         return cls(
-            [e for e in parts.netloc.split(",") if e],
-            prefix,
-            user=query.get("user"),
-            ca_cert=query.get("ca_cert"),
-            cert_key=query.get("cert_key"),
-            cert_cert=query.get("cert_cert"),
-            tls=parts.scheme == "etcds",
-            timeout=url_option(query, "timeout", 15.0, float),
+            parsed.endpoints,
+            parsed.prefix,
+            user=parsed.user,
+            ca_cert=parsed.ca_cert,
+            cert_key=parsed.cert_key,
+            cert_cert=parsed.cert_cert,
+            tls=parsed.tls,
+            timeout=15.0 if parsed.timeout is None else parsed.timeout,
         )
 
     def __repr__(self) -> str:
