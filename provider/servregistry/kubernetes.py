@@ -20,22 +20,15 @@ caller's maps are never returned or modified.
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from servregistry import errors
-from servregistry.model import Endpoint, Namespace, Service
+from servregistry.model import Endpoint, Namespace, Service, endpoint_name
 
 __all__ = ["Extraction", "SkippedAddress", "endpoint_name", "extract", "filter_annotations"]
-
-
-def endpoint_name(service_name: str, address: str, port: int) -> str:
-    """The seed's stable endpoint name: ``serv-161e02099b`` for ``10.10.10.10``:``3333``."""
-    digest = hashlib.sha256(f"{address}-{port}".encode()).hexdigest()
-    return f"{service_name}-{digest[:10]}"
 
 
 def filter_annotations(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import hashlib
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping
@@ -20,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from servregistry import errors
 
 __all__ = [
+    "endpoint_name",
     "Endpoint",
     "MetadataPair",
     "Namespace",
@@ -289,3 +291,9 @@ def _ip_version(address: str) -> int:
 
 
 RegistryObject = Namespace | Service | Endpoint
+
+
+def endpoint_name(service_name: str, address: str, port: int) -> str:
+    """The seed's stable endpoint name: ``serv-161e02099b`` for ``10.10.10.10``:``3333``."""
+    digest = hashlib.sha256(f"{address}-{port}".encode()).hexdigest()
+    return f"{service_name}-{digest[:10]}"

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from servregistry import Endpoint, Namespace, Service, errors, open_registry
-from servregistry.kubernetes import endpoint_name
+from servregistry.model import endpoint_name
 from servregistry.providers import EndpointSetProvider, NamespaceProvider, ServiceProvider
 from servregistry.providers.ownership import HOLDER_KEY
 from servregistry.registry import ServiceRegistry

@@ -119,7 +119,7 @@ def test_kubernetes_service_composition() -> pulumi.Output[Any]:
         assert serv_in["name"] == "web"
         assert serv_in["metadata"] == {"cnwan.io/traffic": "standard"}
         eps_in = rec.resources["web-reg-endpoints"].inputs
-        from servregistry.kubernetes import endpoint_name
+        from servregistry.model import endpoint_name
 
         assert eps_in["endpoints"] == [
             {"name": endpoint_name("web", "34.1.2.3", 443), "address": "34.1.2.3", "port": 443}

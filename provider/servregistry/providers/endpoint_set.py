@@ -33,7 +33,7 @@ from pulumi.dynamic import (
 
 from servregistry import errors
 from servregistry.broker import Broker
-from servregistry.kubernetes import endpoint_name
+from servregistry.model import endpoint_name
 from servregistry.model import Endpoint, Service
 from servregistry.providers.base import (
     Props,
