@@ -35,7 +35,7 @@ def registry_url(request: pytest.FixtureRequest) -> str:
     return url
 
 
-# The fuzz suites (tests/test_fuzz_*.py): "ci", the default, is derandomized (the same examples
+# The fuzz suites (tests/*/test_fuzz_*.py): "ci", the default, is derandomized (the same examples
 # on every run, so a failure reproduces and the run time is fixed), keeps no example database and
 # does not shrink (shrinking against real servers can take minutes: a failure is reported as
 # found, with its reproduce blob); SERVREGISTRY_HYPOTHESIS=dev explores new examples on each run,

@@ -21,12 +21,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from servregistry import errors
 
 __all__ = [
-    "endpoint_name",
     "Endpoint",
     "MetadataPair",
     "Namespace",
     "RegistryObject",
     "Service",
+    "endpoint_name",
     "refuse_reserved_keys",
     "require_name",
     "unstorable",

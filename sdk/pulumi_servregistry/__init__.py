@@ -3,7 +3,7 @@ AWS Cloud Map, Google Service Directory or an embedded SQLite registry.
 
     import pulumi_servregistry as sr
 
-    ns = sr.RegistryNamespace("prod", name="prod", registry="sqlite:///tmp/registry.db")
+    ns = sr.RegistryNamespace("prod", name="prod", registry=sr.SqliteRegistryArgs("registry.db"))
     web = sr.RegistryService("web", namespace=ns.name, name="web", metadata={"team": "core"})
     sr.RegistryEndpointSet("web-endpoints", namespace=ns.name, service=web.name,
                            endpoints=[sr.EndpointArgs(address="10.0.0.1", port=80)])
@@ -12,11 +12,14 @@ Everything written carries an owner pair and this stack's ``pulumi-stack`` label
 without them is ever changed or deleted.
 """
 
+from typing import Any
+
 from pulumi_servregistry.config import (
-    CloudMapRegistry,
-    EtcdRegistry,
-    ServiceDirectoryRegistry,
-    SqliteRegistry,
+    CloudMapRegistryArgs,
+    EtcdRegistryArgs,
+    ServiceDirectoryRegistryArgs,
+    SqliteRegistryArgs,
+    deprecated,
 )
 from pulumi_servregistry.endpoint_set import (
     EndpointArgs,
@@ -28,9 +31,9 @@ from pulumi_servregistry.namespace import RegistryNamespace, RegistryNamespaceAr
 from pulumi_servregistry.service import RegistryService, RegistryServiceArgs
 
 __all__ = [
-    "CloudMapRegistry",
+    "CloudMapRegistryArgs",
     "EndpointArgs",
-    "EtcdRegistry",
+    "EtcdRegistryArgs",
     "KubernetesServiceRegistration",
     "RegistryEndpointSet",
     "RegistryEndpointSetArgs",
@@ -38,6 +41,11 @@ __all__ = [
     "RegistryNamespaceArgs",
     "RegistryService",
     "RegistryServiceArgs",
-    "ServiceDirectoryRegistry",
-    "SqliteRegistry",
+    "ServiceDirectoryRegistryArgs",
+    "SqliteRegistryArgs",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """The names of release 0.1.0 (``SqliteRegistry`` and the like), with a DeprecationWarning."""
+    return deprecated(name)

@@ -7,23 +7,12 @@ from typing import Any, TypeVar
 
 import pulumi
 
-from pulumi_servregistry.config import (
-    CloudMapRegistry,
-    EtcdRegistry,
-    ServiceDirectoryRegistry,
-    SqliteRegistry,
-)
+from pulumi_servregistry.config import RegistryConfig
 from servregistry.providers.ownership import label
+from servregistry.urls import CloudMapUrl, EtcdUrl, ServiceDirectoryUrl, SqliteUrl
 
-RegistryInput = (
-    str
-    | SqliteRegistry
-    | EtcdRegistry
-    | CloudMapRegistry
-    | ServiceDirectoryRegistry
-    | pulumi.Output[str]
-)
-_CONFIGS = (SqliteRegistry, EtcdRegistry, CloudMapRegistry, ServiceDirectoryRegistry)
+RegistryInput = str | RegistryConfig | pulumi.Output[str]
+_CONFIGS = (SqliteUrl, EtcdUrl, CloudMapUrl, ServiceDirectoryUrl)
 #: outputs every resource computes (seeded with None so they become Output attributes)
 COMPUTED = ("registry_url", "owner_key", "owner_value", "native_id", "instance")
 

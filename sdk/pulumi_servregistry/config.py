@@ -1,100 +1,84 @@
-"""Typed registry locations: each builds the URL ``open_registry`` understands.
+"""Typed registry locations, Pulumi-style input objects: each builds the URL ``open_registry``
+understands (the grammar is ``servregistry.urls``; these are its dataclasses under the names
+Pulumi programs expect).
 
 Pass one as a resource's ``registry`` input, or set its ``url`` as the stack config
 ``servregistry:registry``. None of them holds a credential: an etcd password comes from the
 stack secret ``servregistry:etcdPassword`` (or ``$SERVREGISTRY_ETCD_PASSWORD`` where the
 provider runs), cloud credentials from boto3's chain or Application Default Credentials.
+
+The names of release 0.1.0 (``SqliteRegistry``, ``EtcdRegistry``, ``CloudMapRegistry``,
+``ServiceDirectoryRegistry``) still work for one release and warn (``DeprecationWarning``): they
+collided with the live backend classes of the same names in ``servregistry.backends``.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
-from dataclasses import dataclass
-from urllib.parse import urlencode
+import warnings
+from typing import Any
+
+from servregistry.urls import CloudMapUrl, EtcdUrl, ServiceDirectoryUrl, SqliteUrl
 
 __all__ = [
-    "CloudMapRegistry",
-    "EtcdRegistry",
+    "CloudMapRegistryArgs",
+    "EtcdRegistryArgs",
     "RegistryConfig",
-    "ServiceDirectoryRegistry",
-    "SqliteRegistry",
+    "ServiceDirectoryRegistryArgs",
+    "SqliteRegistryArgs",
 ]
 
 
-def _query(**options: object) -> str:
-    pairs = {k: str(v) for k, v in options.items() if v is not None}
-    return f"?{urlencode(pairs)}" if pairs else ""
+class SqliteRegistryArgs(SqliteUrl):
+    """The embedded registry: ``SqliteRegistryArgs(path)``, one SQLite file (made absolute, so
+    every process agrees on it)."""
 
 
-@dataclass(frozen=True)
-class SqliteRegistry:
-    """The embedded registry: one SQLite file (made absolute, so every process agrees)."""
-
-    path: str
-
-    @property
-    def url(self) -> str:
-        return f"sqlite://{os.path.abspath(self.path)}"
-
-
-@dataclass(frozen=True)
-class EtcdRegistry:
-    """etcd in the CN-WAN layout under ``prefix``; ``endpoints`` as ``host:port``.
+class EtcdRegistryArgs(EtcdUrl):
+    """etcd: ``EtcdRegistryArgs(endpoints, prefix=None, user=None, ca_cert=None, cert_key=None,
+    cert_cert=None, tls=False, timeout=None)``, ``endpoints`` as ``host:port``.
 
     Which endpoints, the user, TLS files and the timeout are connection details: changing them
     replaces nothing. Only the prefix is part of the objects' identity.
     """
 
-    endpoints: Sequence[str]
-    prefix: str | None = None
-    user: str | None = None
-    ca_cert: str | None = None
-    cert_key: str | None = None
-    cert_cert: str | None = None
-    tls: bool = False
-    timeout: float | None = None
 
-    @property
-    def url(self) -> str:
-        scheme = "etcds" if self.tls or self.ca_cert else "etcd"
-        query = _query(
-            prefix=self.prefix,
-            user=self.user,
-            ca_cert=self.ca_cert,
-            cert_key=self.cert_key,
-            cert_cert=self.cert_cert,
-            timeout=self.timeout,
-        )
-        return f"{scheme}://{','.join(self.endpoints)}/{query}"
+class CloudMapRegistryArgs(CloudMapUrl):
+    """AWS Cloud Map: ``CloudMapRegistryArgs(region, endpoint_url=None, profile=None)``;
+    ``endpoint_url`` for a local or private endpoint."""
 
 
-@dataclass(frozen=True)
-class CloudMapRegistry:
-    """AWS Cloud Map in ``region``; ``endpoint_url`` for a local or private endpoint."""
-
-    region: str
-    endpoint_url: str | None = None
-    profile: str | None = None
-
-    @property
-    def url(self) -> str:
-        query = _query(endpoint_url=self.endpoint_url, profile=self.profile)
-        return f"cloudmap://{self.region}{query}"
+class ServiceDirectoryRegistryArgs(ServiceDirectoryUrl):
+    """Google Service Directory: ``ServiceDirectoryRegistryArgs(project, region,
+    endpoint=None)``; ``endpoint`` (``host:port``) talks to an emulator without TLS or
+    credentials."""
 
 
-@dataclass(frozen=True)
-class ServiceDirectoryRegistry:
-    """Google Service Directory in ``project``/``region``; ``endpoint`` (``host:port``) talks to
-    an emulator without TLS or credentials."""
+RegistryConfig = (
+    SqliteRegistryArgs | EtcdRegistryArgs | CloudMapRegistryArgs | ServiceDirectoryRegistryArgs
+)
 
-    project: str
-    region: str
-    endpoint: str | None = None
+#: the names of release 0.1.0 → their replacements
+DEPRECATED = {
+    "SqliteRegistry": SqliteRegistryArgs,
+    "EtcdRegistry": EtcdRegistryArgs,
+    "CloudMapRegistry": CloudMapRegistryArgs,
+    "ServiceDirectoryRegistry": ServiceDirectoryRegistryArgs,
+}
 
-    @property
-    def url(self) -> str:
-        return f"servicedirectory://{self.project}/{self.region}{_query(endpoint=self.endpoint)}"
+
+def deprecated(name: str) -> Any:
+    """The replacement of a deprecated name, with a warning; AttributeError for any other."""
+    replacement = DEPRECATED.get(name)
+    if replacement is None:
+        raise AttributeError(name)
+    warnings.warn(
+        f"pulumi_servregistry.{name} is deprecated and will be removed in the next release; "
+        f"use {replacement.__name__}",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return replacement
 
 
-RegistryConfig = SqliteRegistry | EtcdRegistry | CloudMapRegistry | ServiceDirectoryRegistry
+def __getattr__(name: str) -> Any:
+    return deprecated(name)

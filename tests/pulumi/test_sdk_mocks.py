@@ -45,7 +45,7 @@ def mocked(outputs: dict[str, dict[str, Any]] | None = None) -> Recorder:
 def test_resources_wire_inputs_and_types() -> pulumi.Output[Any]:
     rec = mocked()
     ns = sr.RegistryNamespace(
-        "ns", name="prod", metadata={"team": "core"}, registry=sr.SqliteRegistry("/tmp/r.db")
+        "ns", name="prod", metadata={"team": "core"}, registry=sr.SqliteRegistryArgs("/tmp/r.db")
     )
     serv = sr.RegistryService(
         "web", sr.RegistryServiceArgs(namespace=ns.name, name="web", registry="etcd://h:1/")
@@ -55,7 +55,7 @@ def test_resources_wire_inputs_and_types() -> pulumi.Output[Any]:
         namespace=ns.name,
         service=serv.name,
         endpoints=[sr.EndpointArgs(address="10.0.0.1", port=80), {"address": "::1", "port": 81}],
-        registry=sr.EtcdRegistry(["h:1", "h:2"], prefix="/sr/", timeout=3),
+        registry=sr.EtcdRegistryArgs(["h:1", "h:2"], prefix="/sr/", timeout=3),
     )
 
     def verify(_: Any) -> None:

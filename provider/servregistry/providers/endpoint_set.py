@@ -33,8 +33,7 @@ from pulumi.dynamic import (
 
 from servregistry import errors
 from servregistry.broker import Broker
-from servregistry.model import endpoint_name
-from servregistry.model import Endpoint, Service
+from servregistry.model import Endpoint, Service, endpoint_name
 from servregistry.providers.base import (
     Props,
     RegistryProvider,

@@ -9,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from servregistry import Broker, Endpoint, Namespace, Service
-from servregistry.backends import etcd_client
 from servregistry.backends.etcd import EtcdRegistry, layout
+from servregistry.backends.etcd import client as etcd_client
 
 N = 100_000
 OWNER = {"owner": "cnwan-operator"}

@@ -18,7 +18,7 @@ import pytest
 from servregistry import Namespace, errors, open_registry
 from servregistry.stack_config import KEYS, check_keys, unknown_keys
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = ["local", "etcd", "cloudmap", "servicedirectory"]
 #: what each example's tree shows after `pulumi up` (namespace, service, an endpoint)
 EXPECTED = {

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
 PULUMI_REQUIREMENT = next(
     d for d in PYPROJECT["project"]["dependencies"] if re.match(r"pulumi\b[^_-]", d)

@@ -6,7 +6,7 @@ import pytest
 
 from servregistry import Broker, Endpoint, MetadataPair, Namespace, Service, errors
 from servregistry.registry import ServiceRegistry
-from tests.conformance.recording import Recording
+from tests.contract.recording import Recording
 
 OWNER = {"owner": "cnwan-operator"}
 FOREIGN = {"owner": "someone-else"}
