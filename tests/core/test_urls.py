@@ -5,12 +5,23 @@ locations ignore connection-only options."""
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from servregistry import errors, open_registry
 from servregistry.registry import registry_location
+from servregistry.urls import (
+    CloudMapUrl,
+    EtcdUrl,
+    ServiceDirectoryUrl,
+    SqliteUrl,
+    parse_prefix,
+    parse_url,
+)
 
 
 @pytest.mark.parametrize(
@@ -138,3 +149,65 @@ def test_malformed_urls_are_refused_naming_the_registry(url: str) -> None:
     with pytest.raises(errors.InvalidInputError) as caught:
         open_registry(url)
     assert caught.value.field == "registry"
+
+
+# round trips: every URL dataclass parses its own ``.url`` back to itself -----------------------
+
+_HOST = st.from_regex(r"[a-z][a-z0-9-]{0,12}(\.[a-z0-9-]{1,8}){0,2}", fullmatch=True)
+_PORT = st.integers(1, 65535)
+_WORD = st.from_regex(r"[A-Za-z0-9_-]{1,16}", fullmatch=True)
+_SECONDS = st.none() | st.floats(0.01, 1e4, allow_nan=False).map(lambda f: round(f, 3))
+
+
+@given(
+    endpoints=st.lists(st.builds("{}:{}".format, _HOST, _PORT), min_size=1, max_size=3),
+    prefix=st.none() | st.lists(_WORD, max_size=3).map(lambda p: "/" + "/".join(p) + "/"),
+    user=st.none() | _WORD,
+    tls=st.booleans(),
+    timeout=_SECONDS,
+)
+def test_etcd_urls_round_trip(
+    endpoints: list[str], prefix: str | None, user: str | None, tls: bool, timeout: float | None
+) -> None:
+    url = EtcdUrl(endpoints, prefix, user=user, tls=tls, timeout=timeout)
+    assert EtcdUrl.parse(url.url) == url
+    assert parse_url(url.url) == url
+    assert url.location == f"etcd:{parse_prefix(prefix)}"
+    # connection details are not part of the location
+    assert EtcdUrl(["other:1"], prefix).location == url.location
+
+
+@given(region=_WORD, profile=st.none() | _WORD, concurrency=st.none() | st.integers(1, 64))
+def test_cloudmap_urls_round_trip(
+    region: str, profile: str | None, concurrency: int | None
+) -> None:
+    url = CloudMapUrl(
+        region, endpoint_url="http://127.0.0.1:5000", profile=profile, concurrency=concurrency
+    )
+    assert parse_url(url.url) == url
+    assert url.location == f"cloudmap:{region}" == CloudMapUrl(region).location
+
+
+@given(project=_WORD, region=_WORD, timeout=_SECONDS)
+def test_servicedirectory_urls_round_trip(project: str, region: str, timeout: float | None) -> None:
+    url = ServiceDirectoryUrl(project, region, endpoint="127.0.0.1:9", timeout=timeout)
+    assert parse_url(url.url) == url
+    assert url.location == ServiceDirectoryUrl(project, region).location
+
+
+@given(name=_WORD, timeout=_SECONDS)
+def test_sqlite_urls_round_trip(name: str, timeout: float | None) -> None:
+    url = SqliteUrl(f"/tmp/{name}.db", timeout=timeout)
+    assert parse_url(url.url) == url
+    assert url.location == f"sqlite:/tmp/{name}.db"
+    assert SqliteUrl.parse("sqlite:///:memory:").location == "sqlite::memory:"
+
+
+def test_a_relative_sqlite_path_becomes_absolute(tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert SqliteUrl("r.db").url == f"sqlite://{tmp_path / 'r.db'}"
+
+
+def test_an_etcd_member_list_must_be_a_list() -> None:
+    with pytest.raises(errors.InvalidInputError, match="endpoints"):
+        EtcdUrl("127.0.0.1:2379")

@@ -46,7 +46,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 from servregistry import errors
-from servregistry.backends.base import BaseRegistry, check_name
+from servregistry.backends.base import BaseRegistry, check_name, writes_not_in_listing
 from servregistry.model import Endpoint, Namespace, RegistryObject, Service
 from servregistry.registry import EndpointChanges
 from servregistry.urls import SqliteUrl
@@ -768,10 +768,12 @@ class SqliteRegistry(BaseRegistry):
         """Apply a whole endpoint set in one transaction; a failing item is rolled back alone.
 
         Each update and delete is guarded on the endpoint as the Broker read it
-        (``changes.current``): one changed since is a ``ConflictError`` for that endpoint.
+        (``changes.current``): one changed since is a ``ConflictError`` for that endpoint, and
+        one the listing does not allow (see ``writes_not_in_listing``) is not attempted.
         """
         ns, serv = changes.ns_name, changes.serv_name
         current: Mapping[str, Endpoint] = changes.current or {}
+        refused = {} if changes.current is None else writes_not_in_listing(changes, current)
 
         def expected(name: str) -> _Expected:
             return self._expected((ns, serv, name), current.get(name))
@@ -785,6 +787,7 @@ class SqliteRegistry(BaseRegistry):
             items.append((endp.name, partial(self._update, obj=endp, expected=expected(endp.name))))
         for endp in changes.create:
             items.append((endp.name, partial(self._insert, obj=endp)))
+        items = [item for item in items if item[0] not in refused]
 
         def apply(txn: _Txn) -> dict[str, errors.ServiceRegistryError]:
             failures: dict[str, errors.ServiceRegistryError] = {}
@@ -803,7 +806,7 @@ class SqliteRegistry(BaseRegistry):
                 txn.cur.execute("RELEASE item")
             return failures
 
-        return self._write(apply)
+        return {**self._write(apply), **refused}
 
     # errors -----------------------------------------------------------------------------------
 
