@@ -15,11 +15,37 @@ from pathlib import Path
 from servregistry.emulators import EmulatorError, LocalServer
 from servregistry.emulators.ports import free_port
 
-__all__ = ["EmulatorError", "EtcdServer"]
+__all__ = ["EmulatorError", "EtcdServer", "etcd_binary", "member_args"]
 
 #: seconds a fresh etcd gets to answer its first request
 READY_TIMEOUT = 30.0
 _ATTEMPTS = 3
+
+
+def etcd_binary() -> str:
+    """The ``etcd`` executable, or EmulatorError saying how to install it."""
+    binary = shutil.which("etcd")
+    if binary is None:
+        raise EmulatorError(
+            "etcd is not installed: apt-get install etcd-server (scripts/bootstrap does)"
+        )
+    return binary
+
+
+def member_args(
+    name: str, data_dir: Path, client_url: str, peer_url: str, initial_cluster: str, scheme: str
+) -> list[str]:
+    """etcd's arguments for one member named ``name`` serving clients on ``client_url``
+    (``HOST:PORT``, over ``scheme``) and peers on ``peer_url``, in ``initial_cluster``."""
+    return [
+        "--name", name,
+        "--data-dir", str(data_dir),
+        "--listen-client-urls", f"{scheme}://{client_url}",
+        "--advertise-client-urls", f"{scheme}://{client_url}",
+        "--listen-peer-urls", peer_url,
+        "--initial-advertise-peer-urls", peer_url,
+        "--initial-cluster", initial_cluster,
+    ]  # fmt: skip
 
 
 class EtcdServer(LocalServer):
@@ -44,11 +70,7 @@ class EtcdServer(LocalServer):
         # what our readiness check trusts
         self.scheme = scheme
         self.ca_cert = ca_cert
-        binary = shutil.which("etcd")
-        if binary is None:
-            raise EmulatorError(
-                "etcd is not installed: apt-get install etcd-server (scripts/bootstrap does)"
-            )
+        binary = etcd_binary()
         data_dir.mkdir(parents=True, exist_ok=True)
         for attempt in range(_ATTEMPTS):
             self.port = port or free_port(host)
@@ -59,20 +81,14 @@ class EtcdServer(LocalServer):
             self.process = subprocess.Popen(
                 [
                     binary,
-                    "--name",
-                    "local",
-                    "--data-dir",
-                    str(data_dir / f"data-{attempt}"),
-                    "--listen-client-urls",
-                    f"{scheme}://{self.client_url}",
-                    "--advertise-client-urls",
-                    f"{scheme}://{self.client_url}",
-                    "--listen-peer-urls",
-                    peer,
-                    "--initial-advertise-peer-urls",
-                    peer,
-                    "--initial-cluster",
-                    f"local={peer}",
+                    *member_args(
+                        "local",
+                        data_dir / f"data-{attempt}",
+                        self.client_url,
+                        peer,
+                        f"local={peer}",
+                        scheme,
+                    ),
                     *extra_args,
                 ],
                 stdout=self.log,
