@@ -33,3 +33,7 @@ example-kubernetes:
 test-kubernetes: bootstrap
 	bash scripts/install-kubernetes >/dev/null
 	.venv/bin/python -m pytest -q -p no:cacheprovider -m kubernetes
+
+.PHONY: bench-pulumi
+bench-pulumi: bootstrap
+	.venv/bin/python -m bench.pulumi_layer
