@@ -10,6 +10,7 @@ backend's environment; they are never inputs, outputs or pickled.
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 import threading
@@ -127,6 +128,28 @@ class Settings:
         }
 
 
+@functools.lru_cache(maxsize=256)
+def _settings(
+    url: str,
+    owner_key: str,
+    owner_value: str,
+    stack: str | None,
+    password: str | None,
+    name: str | None,
+    instance: str | None,
+) -> Settings:
+    """Settings are immutable and a check of an endpoint set asks for the same ones once per
+    endpoint: each distinct combination is built once per process."""
+    return Settings(
+        url=url,
+        owner=MetadataPair(owner_key, owner_value),
+        stack=MetadataPair(STACK_KEY, stack) if stack else None,
+        password=password,
+        holder=MetadataPair(HOLDER_KEY, holder_value(name, instance) if instance else ""),
+        instance=instance,
+    )
+
+
 class RegistryProvider(ResourceProvider):
     """Base of the three providers: stack config, settings, and check helpers."""
 
@@ -162,21 +185,20 @@ class RegistryProvider(ResourceProvider):
                 rule="no registry given: set the resource's registry input or the stack config "
                 "servregistry:registry (e.g. sqlite:///abs/path/registry.db)",
             )
-        owner = MetadataPair(
+        instance = instance or props.get("instance") or None
+        args = (
+            str(url),
             props.get("owner_key") or self._config.get(CONFIG_OWNER_KEY) or DEFAULT_OWNER_KEY,
             props.get("owner_value") or self._config.get(CONFIG_OWNER_VALUE) or DEFAULT_OWNER_VALUE,
+            str(props["stack"]) if props.get("stack") else None,
+            self._config.get(CONFIG_ETCD_PASSWORD),
+            props.get("resource_name"),
+            str(instance) if instance else None,
         )
-        stack = props.get("stack")
-        instance = instance or props.get("instance") or None
-        name = props.get("resource_name")
-        return Settings(
-            url=str(url),
-            owner=owner,
-            stack=MetadataPair(STACK_KEY, str(stack)) if stack else None,
-            password=self._config.get(CONFIG_ETCD_PASSWORD),
-            holder=MetadataPair(HOLDER_KEY, holder_value(name, str(instance)) if instance else ""),
-            instance=str(instance) if instance else None,
-        )
+        try:
+            return _settings(*args)
+        except TypeError:  # an input of the wrong type (unhashable): its own error, uncached
+            return _settings.__wrapped__(*args)
 
     def check_settings(self, news: Mapping[str, Any], failures: list[CheckFailure]) -> bool:
         """Validate the registry URL and owner inputs; False when unknown or invalid."""
