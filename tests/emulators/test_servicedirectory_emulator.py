@@ -184,9 +184,17 @@ def test_resolve_service(channel: grpc.Channel, service: str) -> None:
     assert [e.name.rsplit("/", 1)[-1] for e in resolved.service.endpoints] == ["e0", "e1"]
 
 
-def test_runs_as_a_module(tmp_path: Any) -> None:
+def test_runs_as_a_module_with_a_quota(tmp_path: Any) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "servregistry.emulators.servicedirectory", "--port", "0"],
+        [
+            sys.executable,
+            "-m",
+            "servregistry.emulators.servicedirectory",
+            "--port",
+            "0",
+            "--registration-quota",
+            "2",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -202,6 +210,9 @@ def test_runs_as_a_module(tmp_path: Any) -> None:
                 parent="projects/p/locations/r", namespace_id="a", namespace=sd.Namespace()
             )
             assert ns.name == "projects/p/locations/r/namespaces/a"
+            client.get_namespace(name=ns.name)
+            with pytest.raises(gexc.ResourceExhausted, match="per minute"):
+                client.get_namespace(name=ns.name)
     finally:
         proc.terminate()
         proc.wait(timeout=10)

@@ -598,11 +598,18 @@ def _check_name(name: str, kind: str) -> None:
 
 
 def serve(
-    host: str = "127.0.0.1", port: int = 0, latency_ms: float = 0.0
+    host: str = "127.0.0.1",
+    port: int = 0,
+    latency_ms: float = 0.0,
+    *,
+    registration_quota: int | None = None,
+    lookup_quota: int | None = None,
 ) -> tuple[grpc.Server, int]:
     """Start an emulator; return its gRPC server (``stop()``/``wait_for_termination()``) and
-    the port it listens on."""
+    the port it listens on. The quotas are requests per minute per project and region
+    (``ServiceDirectoryEmulator.set_quota``); ``None``, the default, is no limit."""
     emulator = ServiceDirectoryEmulator(latency_ms=latency_ms)
+    emulator.set_quota(registration_quota, lookup_quota)
     bound = emulator.start(host, port)
     return emulator.server, bound
 
@@ -612,8 +619,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="delay every call")
+    parser.add_argument(
+        "--registration-quota",
+        type=int,
+        metavar="N",
+        help="RegistrationService requests per minute per project and region (default: no limit)",
+    )
+    parser.add_argument(
+        "--lookup-quota",
+        type=int,
+        metavar="N",
+        help="ResolveService requests per minute per project and region (default: no limit)",
+    )
     args = parser.parse_args(argv)
-    server, port = serve(args.host, args.port, args.latency_ms)
+    server, port = serve(
+        args.host,
+        args.port,
+        args.latency_ms,
+        registration_quota=args.registration_quota,
+        lookup_quota=args.lookup_quota,
+    )
     print(port, flush=True)
     print(f"Service Directory emulator on {args.host}:{port}", file=sys.stderr, flush=True)
     signal.signal(signal.SIGTERM, lambda *_: server.stop(0))
