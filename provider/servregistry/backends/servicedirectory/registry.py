@@ -33,6 +33,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from functools import partial, wraps
@@ -385,16 +386,18 @@ def _retried(call: Callable[..., Any], *, timeout: float) -> Callable[..., Any]:
     @wraps(call)
     def retried(*args: Any, **kwargs: Any) -> Any:
         started = time.monotonic()
-        attempts = 0
+        failed: Counter[type[Exception]] = Counter()
         while True:
             try:
                 return call(*args, **kwargs)
-            except (gexc.ServiceUnavailable, gexc.ResourceExhausted) as exc:
-                attempts += 1
-                limit, first, longest = _RETRIED[type(exc)]
-                pause = min(first * 2 ** (attempts - 1), longest) * random.uniform(0.5, 1.0)
+            except tuple(_RETRIED) as exc:
+                status = next(s for s in _RETRIED if isinstance(exc, s))
+                failed[status] += 1
+                limit, first, longest = _RETRIED[status]
+                pause = min(first * 2 ** (failed[status] - 1), longest) * random.uniform(0.5, 1)
                 elapsed = time.monotonic() - started
-                if attempts >= limit or elapsed + pause > timeout:
+                if failed[status] >= limit or elapsed + pause > timeout:
+                    attempts = sum(failed.values())
                     raise gexc.RetryError(
                         f"{attempts} attempt(s) in {elapsed:.1f} s", cause=exc
                     ) from exc
