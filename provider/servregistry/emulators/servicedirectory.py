@@ -6,15 +6,15 @@ create, get, list, update, delete) and ``LookupService.ResolveService``, using t
 types of the official ``google-cloud-service-directory`` package, so the official client talks
 to it unchanged::
 
-    python -m servregistry.emulators.servicedirectory --port 9090
+    python -m servregistry.emulators.servicedirectory --port 9090 [--registration-quota N]
     servregistry emulate servicedirectory --port 9090
 
 Faithful where it matters to a client, each rule as the v1 API reference states it (the
 ``google.cloud.servicedirectory.v1`` messages; comments below name the field):
 
-- validation with INVALID_ARGUMENT naming the rule (:mod:`servregistry.backends.servicedirectory.
-  rules`: RFC 1035 ids, label rules, annotation size limits of 2,000 characters per service and
-  512 per endpoint, annotation key syntax, IP addresses, ports, network format); annotations in
+- validation with INVALID_ARGUMENT naming the rule (the backend's ``rules`` module: RFC 1035
+  ids, label rules, annotation size limits of 2,000 characters per service and 512 per
+  endpoint, annotation key syntax, IP addresses, ports, network format); annotations in
   the reserved ``google.com/`` and ``googleapis.com/`` keyspaces are silently dropped, as the
   API does;
 - NOT_FOUND (a missing parent too) and ALREADY_EXISTS; cascading deletes;
