@@ -6,34 +6,50 @@ create, get, list, update, delete) and ``LookupService.ResolveService``, using t
 types of the official ``google-cloud-service-directory`` package, so the official client talks
 to it unchanged::
 
-    python -m servregistry.emulators.servicedirectory --port 9090
+    python -m servregistry.emulators.servicedirectory --port 9090 [--registration-quota N]
     servregistry emulate servicedirectory --port 9090
 
-Faithful where it matters to a client: the API's validation (RFC 1035 ids, label rules,
-annotation size limits of 2,000 characters per service and 512 per endpoint, reserved prefixes,
-IP addresses, ports) with INVALID_ARGUMENT naming the rule; NOT_FOUND (a missing parent too) and
-ALREADY_EXISTS; pagination (``page_size`` default 100, at most 1,000; opaque ``page_token``);
-update masks (mutable fields only; an empty mask replaces them all; an unknown path is
-INVALID_ARGUMENT); cascading deletes; ``order_by`` on ``name`` (``asc``/``desc``); ``filter`` in
-the subset :mod:`servregistry.emulators.sd_filter` documents. Not emulated: IAM methods, the
-``network`` and ``uid`` semantics beyond a generated uid, locations other than the ones named.
-Address and port are optional, as in the API: an endpoint without them is stored with an empty
-address and port 0. State is in memory and thread-safe; ``latency_ms`` delays every call (for
-benchmarks), ``fail_next(method, code, times)`` makes the next calls of one method fail with a
-status code (to test a client's retries and error handling), and ``put(message)`` stores an
-object as given, unvalidated (to stand for what another client wrote).
+Faithful where it matters to a client, each rule as the v1 API reference states it (the
+``google.cloud.servicedirectory.v1`` messages; comments below name the field):
+
+- validation with INVALID_ARGUMENT naming the rule (the backend's ``rules`` module: RFC 1035
+  ids, label rules, annotation size limits of 2,000 characters per service and 512 per
+  endpoint, annotation key syntax, IP addresses, ports, network format); annotations in
+  the reserved ``google.com/`` and ``googleapis.com/`` keyspaces are silently dropped, as the
+  API does;
+- NOT_FOUND (a missing parent too) and ALREADY_EXISTS; cascading deletes;
+- pagination (``page_size`` default 100, at most 1,000; opaque ``page_token``);
+- update masks: required; mutable fields only (``network`` is immutable on endpoints);
+- ``order_by`` on ``name`` (and on ``address`` and ``port`` for endpoints), ``asc``/``desc``,
+  several keys separated by commas;
+- ``filter`` in the subset :mod:`servregistry.emulators.sd_filter` documents; a field the
+  resource does not have matches nothing (an empty list, not an error);
+- ``ResolveService.max_endpoints``: below 1 means 25, above 100 means 100;
+- quotas: ``set_quota`` limits the requests per project and region in a window (a minute, as the
+  API's "Registration requests per minute per region" and "Lookup requests per minute per
+  region"); beyond it, RESOURCE_EXHAUSTED.
+
+Not emulated: IAM methods, ``uid`` semantics beyond a generated uid, the ``network`` attach
+permission, the resource-count quotas (namespaces, services, endpoints), locations other than
+the ones named. Address and port are optional, as in the API: an endpoint without them is stored
+with an empty address and port 0. State is in memory and thread-safe; ``latency_ms`` delays
+every call (for benchmarks), ``fail_next(method, code, times)`` makes the next calls of one
+method fail with a status code (to test a client's retries and error handling), and
+``put(message)`` stores an object as given, unvalidated (to stand for what another client
+wrote).
 """
 
 from __future__ import annotations
 
 import argparse
+import operator
 import re
 import signal
 import sys
 import threading
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from concurrent import futures
 from typing import Any
@@ -50,10 +66,28 @@ __all__ = ["ServiceDirectoryEmulator", "main", "serve"]
 REGISTRATION = "google.cloud.servicedirectory.v1.RegistrationService"
 LOOKUP = "google.cloud.servicedirectory.v1.LookupService"
 DEFAULT_PAGE, MAX_PAGE = 100, 1000
+#: ResolveServiceRequest.max_endpoints: "Defaults to 25. Maximum is 100. If a value less than
+#: one is specified, the Default is used. If a value greater than the Maximum is specified, the
+#: Maximum is used."
+RESOLVE_DEFAULT, RESOLVE_MAX = 25, 100
+#: what an update mask may name; every other field of the messages is "Immutable" (name,
+#: Endpoint.network) or "Output only" (uid, Service.endpoints)
 _MUTABLE: dict[str, tuple[str, ...]] = {
     "namespace": ("labels",),
     "service": ("annotations",),
-    "endpoint": ("address", "port", "annotations", "network"),
+    "endpoint": ("address", "port", "annotations"),
+}
+#: the order_by fields of each list call ("<field> allows value: name"; for ListEndpoints
+#: "name, address, port")
+_ORDER_FIELDS: dict[str, tuple[str, ...]] = {
+    "namespace": ("name",),
+    "service": ("name",),
+    "endpoint": ("name", "address", "port"),
+}
+#: the quota each method counts against, as the API's quotas page names them
+QUOTAS = {
+    REGISTRATION: "Registration requests per minute per region",
+    LOOKUP: "Lookup requests per minute per region",
 }
 
 
@@ -75,6 +109,8 @@ class ServiceDirectoryEmulator:
         self.calls: Counter[str] = Counter()
         self._objects: dict[str, Any] = {}  # resource name -> proto-plus message
         self._faults: dict[str, list[grpc.StatusCode]] = {}  # method -> codes to fail with
+        self._quotas: dict[str, tuple[int, float]] = {}  # service -> (limit, window seconds)
+        self._usage: dict[tuple[str, str], deque[float]] = {}  # (service, location) -> times
         self._lock = threading.Lock()
         self._server: grpc.Server | None = None
         self.port = 0
@@ -106,7 +142,27 @@ class ServiceDirectoryEmulator:
         with self._lock:
             self._objects.clear()
             self._faults.clear()
+            self._quotas.clear()
+            self._usage.clear()
         self.calls.clear()
+
+    def set_quota(
+        self,
+        registration: int | None = None,
+        lookup: int | None = None,
+        *,
+        window: float = 60.0,
+    ) -> None:
+        """Allow at most ``registration`` RegistrationService requests and ``lookup``
+        ResolveService requests per project and region in any ``window`` seconds (a minute by
+        default, as the API's per-minute quotas; ``None``: no limit). A request beyond its
+        quota fails with RESOURCE_EXHAUSTED, before touching any state, and is not counted."""
+        with self._lock:
+            self._quotas.clear()
+            self._usage.clear()
+            for service, limit in ((REGISTRATION, registration), (LOOKUP, lookup)):
+                if limit is not None:
+                    self._quotas[service] = (limit, window)
 
     def fail_next(self, method: str, code: grpc.StatusCode, times: int = 1) -> None:
         """Make the next ``times`` calls of ``method`` (e.g. ``"GetNamespace"``) fail with
@@ -131,10 +187,31 @@ class ServiceDirectoryEmulator:
             pending = self._faults.get(method)
             return pending.pop(0) if pending else None
 
+    def _over_quota(self, service: str, request: Any) -> str | None:
+        """Count ``request`` against its quota; the error message if it is used up."""
+        with self._lock:
+            quota = self._quotas.get(service)
+            if quota is None:
+                return None
+            limit, window = quota
+            location = _location_of(request)
+            now = time.monotonic()
+            used = self._usage.setdefault((service, location), deque())
+            while used and used[0] <= now - window:
+                used.popleft()
+            if len(used) < limit:
+                used.append(now)
+                return None
+        return (
+            f"Quota exceeded for quota metric {QUOTAS[service]!r} of service "
+            f"'servicedirectory.googleapis.com' for {location} ({limit} per {window:g} s)"
+        )
+
     def _handlers(self) -> tuple[grpc.GenericRpcHandler, ...]:
         def method(name: str, request: Any, response: Any, fn: Callable[[Any], Any]) -> Any:
+            service = LOOKUP if name == "ResolveService" else REGISTRATION
             return grpc.unary_unary_rpc_method_handler(
-                self._wrap(name, fn),
+                self._wrap(service, name, fn),
                 request_deserializer=request.deserialize,
                 response_serializer=response.serialize,
             )
@@ -202,7 +279,7 @@ class ServiceDirectoryEmulator:
             grpc.method_handlers_generic_handler(LOOKUP, lookup),
         )
 
-    def _wrap(self, name: str, fn: Callable[[Any], Any]) -> Callable[[Any, Any], Any]:
+    def _wrap(self, service: str, name: str, fn: Callable[[Any], Any]) -> Callable[[Any, Any], Any]:
         def handler(request: Any, context: grpc.ServicerContext) -> Any:
             self.calls[name] += 1
             if self.latency_ms:
@@ -210,6 +287,9 @@ class ServiceDirectoryEmulator:
             fault = self._fault(name)
             if fault is not None:
                 context.abort(fault, f"injected failure of {name}")
+            exhausted = self._over_quota(service, request)
+            if exhausted is not None:
+                context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, exhausted)
             try:
                 return fn(request)
             except _Abort as exc:
@@ -238,7 +318,7 @@ class ServiceDirectoryEmulator:
             raise _invalid(f"{kind}_id: {problem}")
         self._validate(kind, message)
         name = f"{parent}/{collection}/{child_id}"
-        created = type(message)(message)
+        created = _without_reserved(type(message)(message))
         created.name = name
         created.uid = str(uuid.uuid4())
         with self._lock:
@@ -249,17 +329,24 @@ class ServiceDirectoryEmulator:
             self._objects[name] = created
         return type(created)(created)
 
-    def _update(self, kind: str, message: Any, mask: Any) -> Any:
-        paths = list(mask.paths) if mask is not None else []
+    def _update(self, kind: str, request: Any) -> Any:
+        message = getattr(request, kind)
         mutable = _MUTABLE[kind]
+        # Update*Request.update_mask: "Required. List of fields to be updated in this request."
+        paths = list(request.update_mask.paths) if "update_mask" in request else []
+        if not paths:
+            raise _invalid(
+                f"update_mask is required: name the fields to update ({', '.join(mutable)})"
+            )
+        # Endpoint.network is "Immutable"; name and uid are immutable or output only
         unknown = [p for p in paths if p not in mutable]
         if unknown:
             raise _invalid(
-                f"update_mask: {', '.join(unknown)} cannot be updated on a {kind}; "
-                f"updatable: {', '.join(mutable)}"
+                f"update_mask: {', '.join(unknown)} cannot be updated on a {kind} (immutable "
+                f"or output only); updatable: {', '.join(mutable)}"
             )
         current = self._get(message.name, kind)
-        for path in paths or mutable:
+        for path in paths:
             value = getattr(message, path)
             if path in ("labels", "annotations"):
                 target = getattr(current, path)
@@ -268,6 +355,7 @@ class ServiceDirectoryEmulator:
             else:
                 setattr(current, path, value)
         self._validate(kind, current)
+        current = _without_reserved(current)
         with self._lock:
             if message.name not in self._objects:
                 raise _Abort(grpc.StatusCode.NOT_FOUND, f"{kind} {message.name} not found")
@@ -300,9 +388,9 @@ class ServiceDirectoryEmulator:
                 for k, v in self._objects.items()
                 if k.startswith(prefix) and "/" not in k[len(prefix) :]
             ]
-        predicate = compile_filter(request.filter)
+        predicate = compile_filter(request.filter, _FILTER_FIELDS[kind])
         items = [i for i in items if predicate(_record(kind, i))]
-        items.sort(key=lambda i: i.name, reverse=_descending(request.order_by))
+        _sort(items, request.order_by, _ORDER_FIELDS[kind])
         size = request.page_size or DEFAULT_PAGE
         if size < 0:
             raise _invalid("page_size must not be negative")
@@ -318,13 +406,20 @@ class ServiceDirectoryEmulator:
             problem = rules.check_labels(dict(message.labels))
         elif kind == "service":
             problem = rules.check_annotations(
-                dict(message.annotations), rules.SERVICE_ANNOTATIONS_LIMIT
+                dict(message.annotations),
+                rules.SERVICE_ANNOTATIONS_LIMIT,
+                refuse_reserved=False,
             )
         else:
             problem = (
-                rules.check_annotations(dict(message.annotations), rules.ENDPOINT_ANNOTATIONS_LIMIT)
+                rules.check_annotations(
+                    dict(message.annotations),
+                    rules.ENDPOINT_ANNOTATIONS_LIMIT,
+                    refuse_reserved=False,
+                )
                 or rules.check_address(message.address)
                 or rules.check_port(message.port)
+                or rules.check_network(message.network)
             )
         if problem:
             raise _invalid(f"{kind}: {problem}")
@@ -343,7 +438,7 @@ class ServiceDirectoryEmulator:
         return sd.ListNamespacesResponse(namespaces=page, next_page_token=token)
 
     def update_namespace(self, request: Any) -> Any:
-        return self._update("namespace", request.namespace, request.update_mask)
+        return self._update("namespace", request)
 
     # services ---------------------------------------------------------------------------------
 
@@ -359,7 +454,7 @@ class ServiceDirectoryEmulator:
         return sd.ListServicesResponse(services=page, next_page_token=token)
 
     def update_service(self, request: Any) -> Any:
-        return self._update("service", request.service, request.update_mask)
+        return self._update("service", request)
 
     # endpoints --------------------------------------------------------------------------------
 
@@ -375,15 +470,13 @@ class ServiceDirectoryEmulator:
         return sd.ListEndpointsResponse(endpoints=page, next_page_token=token)
 
     def update_endpoint(self, request: Any) -> Any:
-        return self._update("endpoint", request.endpoint, request.update_mask)
+        return self._update("endpoint", request)
 
     # lookup -----------------------------------------------------------------------------------
 
     def resolve_service(self, request: Any) -> Any:
         service = self._get(request.name, "service")
-        if request.max_endpoints < 0:
-            raise _invalid("max_endpoints must not be negative")
-        predicate = compile_filter(request.endpoint_filter)
+        predicate = compile_filter(request.endpoint_filter, _FILTER_FIELDS["endpoint"])
         prefix = f"{request.name}/endpoints/"
         with self._lock:
             endpoints = sorted(
@@ -391,7 +484,8 @@ class ServiceDirectoryEmulator:
                 key=lambda e: e.name,
             )
         endpoints = [e for e in endpoints if predicate(_record("endpoint", e))]
-        limit = request.max_endpoints or 25
+        limit = request.max_endpoints
+        limit = RESOLVE_DEFAULT if limit < 1 else min(limit, RESOLVE_MAX)
         service.endpoints = endpoints[:limit]
         return sd.ResolveServiceResponse(service=service)
 
@@ -420,17 +514,32 @@ def _record(kind: str, message: Any) -> dict[str, Any]:
     return record
 
 
-def _descending(order_by: str) -> bool:
-    parts = order_by.split()
-    if not parts:
-        return False
-    if (
-        parts[0] != "name"
-        or len(parts) > 2
-        or (len(parts) == 2 and parts[1] not in ("asc", "desc"))
-    ):
-        raise _invalid(f"order_by {order_by!r}: only 'name', 'name asc' or 'name desc'")
-    return len(parts) == 2 and parts[1] == "desc"
+#: the fields a list filter may name, per resource (List*Request.filter: "<field> can be name or
+#: labels.<key>" for namespaces, "name or annotations.<key>" for services, "name, address, port,
+#: or annotations.<key>" for endpoints)
+_FILTER_FIELDS: dict[str, tuple[str, ...]] = {
+    "namespace": ("name", "labels"),
+    "service": ("name", "annotations"),
+    "endpoint": ("name", "address", "port", "annotations"),
+}
+
+
+def _sort(items: list[Any], order_by: str, fields: tuple[str, ...]) -> None:
+    """Sort ``items`` in place by ``order_by``: "<field> (<asc|desc>) (,)" (List*Request.
+    order_by), each field one of ``fields``; ties, and an empty ``order_by``, by name
+    ascending (the API's default order)."""
+    keys: list[tuple[str, bool]] = []
+    for part in filter(None, (p.strip() for p in order_by.split(","))):
+        words = part.split()
+        if words[0] not in fields or len(words) > 2 or words[1:] not in ([], ["asc"], ["desc"]):
+            raise _invalid(
+                f"order_by {order_by!r}: each key is a field ({', '.join(fields)}), "
+                "optionally followed by asc or desc, keys separated by commas"
+            )
+        keys.append((words[0], words[1:] == ["desc"]))
+    items.sort(key=lambda i: i.name)
+    for field, descending in reversed(keys):
+        items.sort(key=operator.attrgetter(field), reverse=descending)
 
 
 def _page_start(token: str, total: int) -> int:
@@ -447,6 +556,29 @@ _LOCATION = r"projects/[^/]+/locations/[^/]+"
 def _check_location(parent: str) -> None:
     if re.fullmatch(_LOCATION, parent) is None:
         raise _invalid(f"parent {parent!r} must be projects/PROJECT/locations/LOCATION")
+
+
+def _without_reserved(message: Any) -> Any:
+    """``message`` without annotations in the reserved ``(*.)google.com/`` and
+    ``(*.)googleapis.com/`` keyspaces: the API silently ignores what a client writes there
+    (v1beta1 ``Service.metadata``, which reads and writes the same place as v1 annotations)."""
+    if "annotations" in type(message).meta.fields:
+        for key in [k for k in message.annotations if rules.reserved(k)]:
+            del message.annotations[key]
+    return message
+
+
+def _location_of(request: Any) -> str:
+    """``projects/P/locations/L`` of the resource a request is about."""
+    names = [getattr(request, field, "") for field in ("parent", "name")]
+    for kind in ("namespace", "service", "endpoint"):
+        if kind in type(request).meta.fields:
+            names.append(getattr(request, kind).name)
+    for name in names:
+        match = re.match(_LOCATION, name or "")
+        if match:
+            return match.group(0)
+    return "an unknown location"
 
 
 def _kind_of(name: str) -> str:
@@ -466,11 +598,18 @@ def _check_name(name: str, kind: str) -> None:
 
 
 def serve(
-    host: str = "127.0.0.1", port: int = 0, latency_ms: float = 0.0
+    host: str = "127.0.0.1",
+    port: int = 0,
+    latency_ms: float = 0.0,
+    *,
+    registration_quota: int | None = None,
+    lookup_quota: int | None = None,
 ) -> tuple[grpc.Server, int]:
     """Start an emulator; return its gRPC server (``stop()``/``wait_for_termination()``) and
-    the port it listens on."""
+    the port it listens on. The quotas are requests per minute per project and region
+    (``ServiceDirectoryEmulator.set_quota``); ``None``, the default, is no limit."""
     emulator = ServiceDirectoryEmulator(latency_ms=latency_ms)
+    emulator.set_quota(registration_quota, lookup_quota)
     bound = emulator.start(host, port)
     return emulator.server, bound
 
@@ -480,8 +619,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="delay every call")
+    parser.add_argument(
+        "--registration-quota",
+        type=int,
+        metavar="N",
+        help="RegistrationService requests per minute per project and region (default: no limit)",
+    )
+    parser.add_argument(
+        "--lookup-quota",
+        type=int,
+        metavar="N",
+        help="ResolveService requests per minute per project and region (default: no limit)",
+    )
     args = parser.parse_args(argv)
-    server, port = serve(args.host, args.port, args.latency_ms)
+    server, port = serve(
+        args.host,
+        args.port,
+        args.latency_ms,
+        registration_quota=args.registration_quota,
+        lookup_quota=args.lookup_quota,
+    )
     print(port, flush=True)
     print(f"Service Directory emulator on {args.host}:{port}", file=sys.stderr, flush=True)
     signal.signal(signal.SIGTERM, lambda *_: server.stop(0))

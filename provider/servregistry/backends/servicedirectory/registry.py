@@ -10,7 +10,12 @@ Every gRPC error maps onto the error tree, list calls included (the pager fetche
 iterating). ``timeout`` bounds each call, its retries included: a deadline is a
 RegistryTimeoutError; UNAVAILABLE is retried a few times with backoff (``UNAVAILABLE_ATTEMPTS``),
 so a registry that cannot be reached is a RegistryUnavailableError within a second or two, as
-for the other backends, not after the whole timeout. Endpoint sets reconcile on a bounded pool.
+for the other backends, not after the whole timeout. RESOURCE_EXHAUSTED (the per-minute quota
+of registration requests, per project and region) is retried with a longer backoff
+(``QUOTA_ATTEMPTS``, ``QUOTA_BACKOFF``), as Cloud Map throttling is; a quota still used up
+after that is a RegistryUnavailableError naming the quota and the fix (so an endpoint set stops
+instead of having every write wait out its own retries). Endpoint sets reconcile on a bounded
+pool.
 
 Objects are read as stored: an endpoint without an address (the API allows one) is listed with
 an empty address, and one the model cannot hold becomes an ``unreadable`` placeholder, foreign
@@ -25,10 +30,13 @@ without it, Application Default Credentials, whose absence is an error saying ho
 
 from __future__ import annotations
 
+import random
 import threading
+import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from functools import partial
+from functools import partial, wraps
 from typing import Any
 
 from servregistry import errors
@@ -46,7 +54,6 @@ from servregistry.urls import ServiceDirectoryUrl
 try:
     import grpc
     from google.api_core import exceptions as gexc
-    from google.api_core import retry as gretry
     from google.auth import exceptions as auth_exceptions
     from google.cloud import servicedirectory_v1 as sd
     from google.cloud.servicedirectory_v1.services.registration_service.transports import (
@@ -64,6 +71,18 @@ __all__ = ["ServiceDirectoryRegistry"]
 #: attempts of a call answered UNAVAILABLE (a refused connection, a server restarting), within
 #: the call's timeout; backoff between them starts at 0.2 s and doubles (at most ~1.4 s in all)
 UNAVAILABLE_ATTEMPTS = 4
+#: attempts of a call answered RESOURCE_EXHAUSTED (a per-minute quota used up), within the
+#: call's timeout; backoff between them starts at QUOTA_BACKOFF seconds and doubles up to 16 s,
+#: each pause drawn between half and all of that (so concurrent writers spread out)
+QUOTA_ATTEMPTS = 6
+QUOTA_BACKOFF = 1.0
+#: the quota that RESOURCE_EXHAUSTED means for the calls this backend makes, and its fix
+QUOTA = "Registration requests per minute per region"
+QUOTA_FIX = (
+    "run again in a minute, lower the registry's concurrency (?concurrency=N), or ask for a "
+    "higher quota (Google Cloud console, IAM & Admin > Quotas, service "
+    "servicedirectory.googleapis.com)"
+)
 #: how to give the client credentials, or do without them
 CREDENTIALS_FIX = (
     "set Application Default Credentials (gcloud auth application-default login, or "
@@ -164,10 +183,16 @@ class ServiceDirectoryRegistry(BaseRegistry):
     # validation -------------------------------------------------------------------------------
 
     def validate(self, obj: RegistryObject) -> None:
+        """The API's rules (:mod:`.rules`), so that nothing it would refuse, or silently drop,
+        is sent: ids, labels, annotations and the endpoint address."""
         kind = type(obj).__name__.lower()
         problem = rules.check_id(obj.name)
         if problem:
             raise errors.InvalidInputError(field=f"{kind}.name", rule=problem)
+        if isinstance(obj, Endpoint):
+            problem = rules.check_address(obj.address)
+            if problem:
+                raise errors.InvalidInputError(field=f"{kind}.address", rule=problem)
         if isinstance(obj, Namespace):
             problem = rules.check_labels(obj.metadata)
             if problem:
@@ -188,14 +213,9 @@ class ServiceDirectoryRegistry(BaseRegistry):
     # calls ------------------------------------------------------------------------------------
 
     def _call(self, method: str, parent_missing: str | None = None, **kwargs: Any) -> Any:
-        """One call under the registry's timeout (its retries included), errors mapped."""
-        attempts = [0]
-
-        def unavailable(exc: Exception) -> bool:
-            attempts[0] += 1
-            return isinstance(exc, gexc.ServiceUnavailable) and attempts[0] < UNAVAILABLE_ATTEMPTS
-
-        retry = gretry.Retry(predicate=unavailable, initial=0.2, maximum=2.0, timeout=self.timeout)
+        """One call under the registry's timeout (its retries included), errors mapped. The
+        retry applies to each page of a list call too (the pager calls again with it)."""
+        retry = partial(_retried, timeout=self.timeout)
         with self._mapped(parent_missing):
             return getattr(self.client, method)(**kwargs, retry=retry, timeout=self.timeout)
 
@@ -351,6 +371,41 @@ class ServiceDirectoryRegistry(BaseRegistry):
         return {**run_concurrently(self.concurrency, allowed, label), **refused}
 
 
+#: per retried status: attempts, first pause, longest pause
+_RETRIED: dict[type[Exception], tuple[int, float, float]] = {
+    gexc.ServiceUnavailable: (UNAVAILABLE_ATTEMPTS, 0.2, 2.0),
+    gexc.ResourceExhausted: (QUOTA_ATTEMPTS, QUOTA_BACKOFF, 16.0),
+}
+
+
+def _retried(call: Callable[..., Any], *, timeout: float) -> Callable[..., Any]:
+    """``call`` retried on UNAVAILABLE and RESOURCE_EXHAUSTED, each with its own attempts and
+    backoff (``_RETRIED``), within ``timeout`` seconds of the first attempt. Giving up raises a
+    RetryError whose cause is the last failure and whose message says how long it tried."""
+
+    @wraps(call)
+    def retried(*args: Any, **kwargs: Any) -> Any:
+        started = time.monotonic()
+        failed: Counter[type[Exception]] = Counter()
+        while True:
+            try:
+                return call(*args, **kwargs)
+            except tuple(_RETRIED) as exc:
+                status = next(s for s in _RETRIED if isinstance(exc, s))
+                failed[status] += 1
+                limit, first, longest = _RETRIED[status]
+                pause = min(first * 2 ** (failed[status] - 1), longest) * random.uniform(0.5, 1)
+                elapsed = time.monotonic() - started
+                if failed[status] >= limit or elapsed + pause > timeout:
+                    attempts = sum(failed.values())
+                    raise gexc.RetryError(
+                        f"{attempts} attempt(s) in {elapsed:.1f} s", cause=exc
+                    ) from exc
+                time.sleep(pause)
+
+    return retried
+
+
 def _endpoint(ns_name: str, serv_name: str, found: Any) -> Endpoint:
     """An endpoint as stored: without an address (the API allows it) the address is empty."""
     data = {
@@ -407,11 +462,15 @@ def _mapped(where: str, parent_missing: str | None) -> Iterator[None]:
         raise errors.AlreadyExistsError(f"{where}: {exc.message}") from exc
     except gexc.ServiceUnavailable as exc:
         raise errors.RegistryUnavailableError(f"{where} cannot be reached: {exc.message}") from exc
+    except gexc.ResourceExhausted as exc:
+        raise _quota_error(where, exc, "") from exc
     except gexc.RetryError as exc:
         if isinstance(exc.cause, gexc.ServiceUnavailable):
             raise errors.RegistryUnavailableError(
                 f"{where} cannot be reached: {exc.cause.message} ({exc.message})"
             ) from exc
+        if isinstance(exc.cause, gexc.ResourceExhausted):
+            raise _quota_error(where, exc.cause, f", still after {exc.message}") from exc
         raise errors.RegistryTimeoutError(f"{where}: {exc}") from exc
     except gexc.DeadlineExceeded as exc:
         raise errors.RegistryTimeoutError(f"{where} did not answer in time: {exc.message}") from exc
@@ -441,3 +500,12 @@ def _mapped(where: str, parent_missing: str | None) -> Iterator[None]:
             field="registry",
             rule=f"{where}: a name or value is not valid Unicode text and cannot be sent ({exc})",
         ) from exc
+
+
+def _quota_error(where: str, exc: Any, tried: str) -> errors.RegistryUnavailableError:
+    """RESOURCE_EXHAUSTED: the per-minute quota is used up; the registry takes no more requests
+    for now (a RegistryUnavailableError, so an endpoint set stops early)."""
+    return errors.RegistryUnavailableError(
+        f"{where}: the quota {QUOTA!r} is used up (RESOURCE_EXHAUSTED: {exc.message}){tried}; "
+        + QUOTA_FIX
+    )
