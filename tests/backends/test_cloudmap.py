@@ -107,12 +107,12 @@ def test_ipv6_endpoint_round_trips(reg: CloudMapRegistry, raw: Any) -> None:
         (
             Endpoint("e", "prod", "web", "10.0.0.1", 1, {"AWS_INSTANCE_PORT": "2"}),
             "endpoint.metadata['AWS_INSTANCE_PORT']",
-            "reserved",
+            "Cloud Map's own",
         ),
         (
             Endpoint("e", "prod", "web", "10.0.0.1", 1, {"k": " padded"}),
             "endpoint.metadata['k']",
-            "leading/trailing space",
+            "not starting with a space",
         ),
     ],
 )
