@@ -140,10 +140,9 @@ class CloudMapRegistry(BaseRegistry):
 
     def _ns_ids(self, name: str) -> tuple[str, str]:
         def find() -> tuple[str, str]:
-            filters = [
-                {"Name": "TYPE", "Values": ["HTTP"], "Condition": "EQ"},
-                {"Name": "NAME", "Values": [name], "Condition": "EQ"},
-            ]
+            filters = [{"Name": "TYPE", "Values": ["HTTP"], "Condition": "EQ"}]
+            if len(name) <= cloudmap_rules.MAX_FILTER_VALUE:  # longer: list and compare
+                filters.append({"Name": "NAME", "Values": [name], "Condition": "EQ"})
             for ns in self._api.pages("list_namespaces", "Namespaces", Filters=filters):
                 if ns["Name"] == name and ns.get("Type", "HTTP") == "HTTP":
                     return ns["Id"], ns["Arn"]
@@ -420,22 +419,26 @@ class CloudMapRegistry(BaseRegistry):
         listing does not allow fails on its own endpoint and is not sent.
 
         A set that would leave the service with more instances than Cloud Map allows (1,000,
-        other owners' included) is refused as a whole before any write (InvalidInputError)."""
+        other owners' included) is refused as a whole before any write (InvalidInputError). A
+        set that fits only once its deregistrations are done (a swap at the quota) deregisters
+        first, awaits that, then registers."""
         serv_id = self._parent_service(changes.ns_name, changes.serv_name)
         current = changes.current
         if current is None:
             current = {e.name: e for e in self.list_endp(changes.ns_name, changes.serv_name)}
         refused = writes_not_in_listing(changes, current)
-        remaining = set(current).difference(n for n in changes.delete if n not in refused)
-        remaining.update(e.name for e in changes.create if e.name not in refused)
+        deregister = [n for n in changes.delete if n not in refused]
+        register = [e for e in (*changes.update, *changes.create) if e.name not in refused]
+        added = {e.name for e in changes.create if e.name not in refused}
         cloudmap_rules.check_instance_count(
-            f"service {changes.ns_name}/{changes.serv_name}", len(remaining)
+            f"service {changes.ns_name}/{changes.serv_name}",
+            len(set(current).difference(deregister) | added),
         )
-        failures = self._write_instances(
-            serv_id,
-            [n for n in changes.delete if n not in refused],
-            [e for e in (*changes.update, *changes.create) if e.name not in refused],
-        )
+        if len(set(current) | added) > cloudmap_rules.MAX_INSTANCES:
+            failures = self._write_instances(serv_id, deregister, ())
+            failures.update(self._write_instances(serv_id, (), register))
+        else:
+            failures = self._write_instances(serv_id, deregister, register)
         failures.update(refused)
         return failures
 

@@ -21,6 +21,7 @@ instances per service          1,000 (quota "Instances per service", not adjusta
 tags per resource              50 (``TooManyTagsException``); key 1-128, value 0-256
 page size                      ``MaxResults`` 1-100 on ``ListNamespaces``/``Services``/
                                ``Instances``
+filter value                   ``NamespaceFilter.Values``: each 1-255 characters
 =============================  =========================================================
 """
 
@@ -35,6 +36,7 @@ from servregistry.model import Endpoint, Namespace, RegistryObject
 __all__ = [
     "IPV4",
     "IPV6",
+    "MAX_FILTER_VALUE",
     "MAX_INSTANCES",
     "MAX_PAGE_SIZE",
     "MAX_TAGS",
@@ -63,6 +65,9 @@ AWS_PREFIX = "AWS_"
 MAX_INSTANCES = 1000
 MAX_TAGS = 50
 MAX_PAGE_SIZE = 100
+#: NamespaceFilter/ServiceFilter, Values: each value at most 255 characters (a namespace name
+#: may have 1,024, so a longer one is found by listing, not by a NAME filter)
+MAX_FILTER_VALUE = 255
 TAG_KEY = re.compile(r"[\w\s+=.:/@-]{1,128}", re.UNICODE)
 TAG_VALUE = re.compile(r"[\w\s+=.:/@-]{0,256}", re.UNICODE)
 
