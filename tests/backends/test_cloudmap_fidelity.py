@@ -506,8 +506,8 @@ def test_list_filters(reg: CloudMapRegistry, raw: Any) -> None:
         refused("InvalidInput", raw.list_namespaces, Filters=[flt])
     ns_id, ns_arn, serv_id = ids(raw)
     for value in (ns_id, ns_arn):
-        flt = [{"Name": "NAMESPACE_ID", "Values": [value], "Condition": "EQ"}]
-        assert [s["Id"] for s in raw.list_services(Filters=flt)["Services"]] == [serv_id]
+        in_ns = [{"Name": "NAMESPACE_ID", "Values": [value], "Condition": "EQ"}]
+        assert [s["Id"] for s in raw.list_services(Filters=in_ns)["Services"]] == [serv_id]
     refused(
         "InvalidInput",
         raw.list_services,
