@@ -3,7 +3,9 @@
 Mapping: HTTP namespaces; HTTP services; namespace and service
 metadata as tags; endpoints as instances whose id is the endpoint name, with
 ``AWS_INSTANCE_IPV4`` (or ``AWS_INSTANCE_IPV6``) and ``AWS_INSTANCE_PORT``, other metadata as
-custom attributes.
+custom attributes. What the API refuses is refused before any write (:mod:`.rules`): names, ids,
+attribute and tag limits, ``AWS_*`` metadata keys, zone-scoped addresses, the page size, and an
+endpoint set that would leave a service with more than 1,000 instances.
 
 The seed's defects are fixed: metadata converges (removed keys are untagged);
 every list paginates; names resolve to ids through a per-process cache, dropped on writes and
@@ -54,7 +56,8 @@ _T = TypeVar("_T")
 
 class CloudMapRegistry(BaseRegistry):
     """``CloudMapRegistry(region, endpoint_url=None, profile=None, concurrency=8,
-    operation_timeout=300)``; the boto3 client is built on first use."""
+    operation_timeout=300, page_size=None)``; the boto3 client is built on first use.
+    ``page_size`` is the list calls' MaxResults (1-100; None: the API's default, 100)."""
 
     def __init__(
         self,
