@@ -6,13 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import boto3
 import pytest
 
 from servregistry import Broker, Endpoint, Namespace, Service, errors
 from servregistry.backends.cloudmap import CloudMapRegistry
 from servregistry.registry import EndpointChanges
-from tests.fixtures.cloudmap import REGION
 
 OWNER = {"owner": "cnwan-operator"}
 #: what another tool registers: no IP, no port (both optional in an HTTP namespace)
@@ -20,8 +18,8 @@ IPLESS = {"owner": "someone-else", "url": "https://billing.example.com"}
 
 
 @pytest.fixture
-def raw(cloudmap_server: str) -> Any:
-    return boto3.client("servicediscovery", region_name=REGION, endpoint_url=cloudmap_server)
+def raw(cloudmap_raw: Any) -> Any:
+    return cloudmap_raw
 
 
 @pytest.fixture

@@ -27,7 +27,6 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 
 __all__ = ["BOTOCORE_ATTEMPTS", "CREDENTIALS_FIX", "THROTTLED_ROUNDS", "CloudMapApi"]
 
-IPV4, IPV6, PORT = "AWS_INSTANCE_IPV4", "AWS_INSTANCE_IPV6", "AWS_INSTANCE_PORT"
 _NOT_FOUND = {
     "NamespaceNotFound",
     "ServiceNotFound",
@@ -46,6 +45,13 @@ _CREDENTIALS_REFUSED = {
     "ExpiredTokenException",
     "AccessDenied",
     "AccessDeniedException",
+}
+#: error codes of Cloud Map's quotas, and what to do about them
+_QUOTAS = {
+    "ResourceLimitExceeded": "a Cloud Map quota is reached (instances per service: 1,000, not "
+    "adjustable; instances per namespace and namespaces per Region: raise them in Service "
+    "Quotas), or remove what is no longer needed",
+    "TooManyTagsException": "Cloud Map allows at most 50 tags per resource; remove some metadata",
 }
 #: error codes AWS uses for "slow down"
 _THROTTLED = {
@@ -194,14 +200,17 @@ class CloudMapApi:
         return {t["Key"]: t["Value"] for t in tags}
 
     def set_tags(self, arn: str, metadata: dict[str, str]) -> None:
-        """Make the resource's tags exactly ``metadata``: tag new/changed keys, untag removed."""
+        """Make the resource's tags exactly ``metadata``: untag the removed keys first, then tag
+        the new and changed ones, so the resource never holds more tags than the larger of
+        before and after (Cloud Map refuses a 51st tag with TooManyTagsException: replacing
+        50 tags by adding first would ask for 99 at once)."""
         current = self.tags(arn)
         changed = [{"Key": k, "Value": v} for k, v in metadata.items() if current.get(k) != v]
         removed = [k for k in current if k not in metadata]
-        if changed:
-            self.call("tag_resource", ResourceARN=arn, Tags=changed)
         if removed:
             self.call("untag_resource", ResourceARN=arn, TagKeys=removed)
+        if changed:
+            self.call("tag_resource", ResourceARN=arn, Tags=changed)
 
 
 def _throttled(exc: errors.ServiceRegistryError) -> bool:
@@ -246,6 +255,8 @@ def _mapped(region: str) -> Iterator[None]:
             raise errors.NotEmptyError(message) from exc
         if code == "InvalidInput":
             raise errors.InvalidInputError(message, field="registry", rule=message) from exc
+        if code in _QUOTAS:
+            raise errors.BackendError(f"{message}; {_QUOTAS[code]}") from exc
         if code in _CREDENTIALS_REFUSED:
             raise errors.BackendError(
                 f"{message}; the credentials were refused: {CREDENTIALS_FIX}"

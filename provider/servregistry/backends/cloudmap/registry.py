@@ -3,7 +3,9 @@
 Mapping: HTTP namespaces; HTTP services; namespace and service
 metadata as tags; endpoints as instances whose id is the endpoint name, with
 ``AWS_INSTANCE_IPV4`` (or ``AWS_INSTANCE_IPV6``) and ``AWS_INSTANCE_PORT``, other metadata as
-custom attributes.
+custom attributes. What the API refuses is refused before any write (:mod:`.rules`): names, ids,
+attribute and tag limits, ``AWS_*`` metadata keys, zone-scoped addresses, the page size, and an
+endpoint set that would leave a service with more than 1,000 instances.
 
 The seed's defects are fixed: metadata converges (removed keys are untagged);
 every list paginates; names resolve to ids through a per-process cache, dropped on writes and
@@ -41,7 +43,8 @@ from servregistry.backends.base import (
     writes_not_in_listing,
 )
 from servregistry.backends.cloudmap import rules as cloudmap_rules
-from servregistry.backends.cloudmap.api import IPV4, IPV6, PORT, CloudMapApi
+from servregistry.backends.cloudmap.api import CloudMapApi
+from servregistry.backends.cloudmap.rules import IPV4, IPV6, PORT
 from servregistry.model import Endpoint, Namespace, RegistryObject, Service
 from servregistry.registry import EndpointChanges
 from servregistry.urls import CloudMapUrl
@@ -53,7 +56,8 @@ _T = TypeVar("_T")
 
 class CloudMapRegistry(BaseRegistry):
     """``CloudMapRegistry(region, endpoint_url=None, profile=None, concurrency=8,
-    operation_timeout=300)``; the boto3 client is built on first use."""
+    operation_timeout=300, page_size=None)``; the boto3 client is built on first use.
+    ``page_size`` is the list calls' MaxResults (1-100; None: the API's default, 100)."""
 
     def __init__(
         self,
@@ -69,6 +73,7 @@ class CloudMapRegistry(BaseRegistry):
             raise errors.InvalidInputError(field="registry.region", rule="a region is required")
         if concurrency < 1:
             raise errors.InvalidInputError(field="registry.concurrency", rule="must be >= 1")
+        cloudmap_rules.check_page_size(page_size)
         self.region = region
         self.endpoint_url = endpoint_url
         self.profile = profile
@@ -138,10 +143,9 @@ class CloudMapRegistry(BaseRegistry):
 
     def _ns_ids(self, name: str) -> tuple[str, str]:
         def find() -> tuple[str, str]:
-            filters = [
-                {"Name": "TYPE", "Values": ["HTTP"], "Condition": "EQ"},
-                {"Name": "NAME", "Values": [name], "Condition": "EQ"},
-            ]
+            filters = [{"Name": "TYPE", "Values": ["HTTP"], "Condition": "EQ"}]
+            if len(name) <= cloudmap_rules.MAX_FILTER_VALUE:  # longer: list and compare
+                filters.append({"Name": "NAME", "Values": [name], "Condition": "EQ"})
             for ns in self._api.pages("list_namespaces", "Namespaces", Filters=filters):
                 if ns["Name"] == name and ns.get("Type", "HTTP") == "HTTP":
                     return ns["Id"], ns["Arn"]
@@ -397,15 +401,12 @@ class CloudMapRegistry(BaseRegistry):
 
     def _register(self, serv_id: str, endp: Endpoint) -> str:
         """Start RegisterInstance (an upsert at the API); return its operation id."""
-        attributes = dict(endp.metadata)
-        attributes[IPV4 if endp.ip_version == 4 else IPV6] = endp.address
-        attributes[PORT] = str(endp.port)
         op = self._api.call(
             "register_instance",
             ServiceId=serv_id,
             InstanceId=endp.name,
             CreatorRequestId=uuid.uuid4().hex,
-            Attributes=attributes,
+            Attributes=cloudmap_rules.attributes(endp),
         )
         return str(op["OperationId"])
 
@@ -418,17 +419,29 @@ class CloudMapRegistry(BaseRegistry):
         Each write is checked first against the listing the changes were computed from
         (``changes.current``; listed now when not given): only a listed, readable instance is
         deregistered or updated, and a create never lands on a listed instance. A write the
-        listing does not allow fails on its own endpoint and is not sent."""
+        listing does not allow fails on its own endpoint and is not sent.
+
+        A set that would leave the service with more instances than Cloud Map allows (1,000,
+        other owners' included) is refused as a whole before any write (InvalidInputError). A
+        set that fits only once its deregistrations are done (a swap at the quota) deregisters
+        first, awaits that, then registers."""
         serv_id = self._parent_service(changes.ns_name, changes.serv_name)
         current = changes.current
         if current is None:
             current = {e.name: e for e in self.list_endp(changes.ns_name, changes.serv_name)}
         refused = writes_not_in_listing(changes, current)
-        failures = self._write_instances(
-            serv_id,
-            [n for n in changes.delete if n not in refused],
-            [e for e in (*changes.update, *changes.create) if e.name not in refused],
+        deregister = [n for n in changes.delete if n not in refused]
+        register = [e for e in (*changes.update, *changes.create) if e.name not in refused]
+        added = {e.name for e in changes.create if e.name not in refused}
+        cloudmap_rules.check_instance_count(
+            f"service {changes.ns_name}/{changes.serv_name}",
+            len(set(current).difference(deregister) | added),
         )
+        if len(set(current) | added) > cloudmap_rules.MAX_INSTANCES:
+            failures = self._write_instances(serv_id, deregister, ())
+            failures.update(self._write_instances(serv_id, (), register))
+        else:
+            failures = self._write_instances(serv_id, deregister, register)
         failures.update(refused)
         return failures
 
@@ -454,13 +467,15 @@ class CloudMapRegistry(BaseRegistry):
 
 
 def _endpoint(ns_name: str, serv_name: str, instance: dict[str, Any]) -> Endpoint:
-    """An instance as Cloud Map holds it. Without an IP attribute (valid in an HTTP namespace)
-    the address is empty, without a port attribute the port is 0; an instance whose port is not
-    a number, or that the model cannot hold, is an ``unreadable`` placeholder (foreign)."""
-    attributes = dict(instance.get("Attributes") or {})
-    ipv4, ipv6, port = attributes.pop(IPV4, ""), attributes.pop(IPV6, ""), attributes.pop(PORT, "0")
+    """An instance as Cloud Map holds it. The address and port attributes become the address
+    and port; every other attribute is metadata (``AWS_*`` ones too: we never write them, so one
+    found was written by someone else and is shown as it is, never dropped). Without an IP
+    attribute (valid in an HTTP namespace) the address is empty, without a port attribute the
+    port is 0; an instance whose port is not a number, or that the model cannot hold, is an
+    ``unreadable`` placeholder (foreign)."""
+    metadata = dict(instance.get("Attributes") or {})
+    ipv4, ipv6, port = metadata.pop(IPV4, ""), metadata.pop(IPV6, ""), metadata.pop(PORT, "0")
     names = {"name": instance["Id"], "ns_name": ns_name, "serv_name": serv_name}
-    metadata = {k: v for k, v in attributes.items() if not k.startswith("AWS_")}
     try:
         number = int(port)
         stored: Endpoint = Endpoint.stored(
