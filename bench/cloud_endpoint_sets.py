@@ -17,19 +17,16 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import time
 from collections.abc import Callable
 from typing import Any
-
-from moto.server import ThreadedMotoServer
 
 from bench.endpoint_sets import SeedStyle
 from bench.latency_proxy import LatencyProxy
 from servregistry import Broker, Endpoint, Namespace, Service
 from servregistry.backends.cloudmap import CloudMapRegistry
 from servregistry.backends.servicedirectory import ServiceDirectoryRegistry
-from servregistry.emulators.ports import free_port
+from servregistry.emulators.cloudmap import MotoServer
 from servregistry.emulators.servicedirectory import ServiceDirectoryEmulator
 from servregistry.registry import ServiceRegistry
 
@@ -98,13 +95,8 @@ def main() -> None:
     if args.operation_ms:
         slow_operations(args.operation_ms / 1000)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        os.environ.setdefault(key, "bench")
-
-    moto_port = free_port()
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
-    moto.start()
-    proxy = LatencyProxy(moto_port, args.latency_ms)
+    moto = MotoServer()  # AWS-faithful, as the tests and the example commands run it
+    proxy = LatencyProxy(moto.port, args.latency_ms)
     proxy_port = proxy.start()
     emulator = ServiceDirectoryEmulator(latency_ms=args.latency_ms)
     sd_port = emulator.start()
