@@ -3,6 +3,7 @@ composition, the example programs; and provider pickling (by reference, no crede
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import runpy
 from pathlib import Path
@@ -36,6 +37,9 @@ class Recorder(pulumi.runtime.Mocks):
 
 
 def mocked(outputs: dict[str, dict[str, Any]] | None = None) -> Recorder:
+    # a test before this one may have run asyncio.run(), which leaves this thread without an
+    # event loop; pulumi's mocks need one
+    asyncio.set_event_loop(asyncio.new_event_loop())
     recorder = Recorder(outputs)
     pulumi.runtime.set_mocks(recorder, project="proj", stack="dev", preview=False)
     return recorder
