@@ -2,9 +2,10 @@
 pulumi-kubernetes provider plugin, against a real kube-apiserver, registering its LoadBalancer
 Service in a real registry (etcd and SQLite).
 
-No load-balancer controller runs next to the API server: while ``pulumi up`` waits for the
-Service's load balancer, the test publishes ingress addresses on the Service's ``/status``
-subresource, as a cloud's controller does (:class:`LoadBalancerController`).
+No controller manager runs next to the API server: :class:`StandInControllers` publishes
+ingress addresses on the Service's ``/status`` subresource while ``pulumi up`` waits for the load
+balancer (as a cloud's controller does), and completes the foreground deletions
+pulumi-kubernetes asks for (as the garbage collector and the namespace controller do).
 """
 
 from __future__ import annotations
@@ -21,12 +22,12 @@ from typing import Any, Protocol
 import pytest
 
 from servregistry import Endpoint, Namespace, Service, open_registry
+from servregistry.emulators.kubernetes import KubeAPI, KubeAPIServer, StandInControllers
 from servregistry.kubernetes import endpoint_name
 from servregistry.providers.ownership import HOLDER_KEY
 from servregistry.registry import ServiceRegistry
 from tests.e2e.pulumi_cli import REPO, Project
 from tests.e2e.test_pulumi_cli import snapshot
-from tests.fixtures.kubernetes import KubeAPI, KubeAPIServer, LoadBalancerController
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kubernetes]
 
@@ -196,7 +197,7 @@ def test_load_balancer_service_lifecycle(
     configure(project, **{"servregistry:registry": url})
     k8s_ns = f"/api/v1/namespaces/{namespace}"
 
-    with LoadBalancerController(kube, namespace, [{"ip": ip} for ip in IPS]) as lb:
+    with StandInControllers(kube, namespace, [{"ip": ip} for ip in IPS]) as lb:
         # preview plans the Kubernetes objects and the registration, and writes nothing anywhere
         ops = project.preview()
         assert {k: ops.get(k) for k in ("shop", SERVICE, "checkout-registry-endpoints")} == {
@@ -246,11 +247,14 @@ def test_load_balancer_service_lifecycle(
         theirs = Endpoint("theirs", namespace, SERVICE, "198.51.100.7", 9, {"owner": "x"})
         reg.create_endp(theirs)
 
-        # deleting the Kubernetes Service removes its endpoints, and only ours
+        # deleting the Kubernetes Service removes its endpoints, and only ours; the Kubernetes
+        # namespace stays, and so does the registry service that still holds the foreign endpoint
         configure(project, deployService="false")
         project.up()
         assert kube.get(f"{k8s_ns}/services/{SERVICE}") is None
+        assert kube.get(k8s_ns)["status"]["phase"] == "Active"
         assert reg.list_endp(namespace, SERVICE) == [theirs]
+        assert [s.name for s in reg.list_serv(namespace)] == [SERVICE]
 
         # back again (the load balancer publishes the new Service's addresses), then destroy:
         # everything ours goes, the foreign endpoint stays in our registry service
@@ -274,7 +278,7 @@ def test_hostname_only_ingress_is_skipped_never_registered_empty(
     configure(project, **{"servregistry:registry": sqlite_registry_url})
     ingress = [{"hostname": "lb-1.example.net"}, {"ip": "192.0.2.20"}]
     try:
-        with LoadBalancerController(kube, namespace, ingress):
+        with StandInControllers(kube, namespace, ingress):
             project.up()
             assert registered(reg, namespace) == expected(namespace, ["192.0.2.20"], [443, 80])
             assert all(e.address for e in reg.list_endp(namespace, SERVICE))
@@ -283,6 +287,7 @@ def test_hostname_only_ingress_is_skipped_never_registered_empty(
                 "a hostname-only ingress has no IP address to register"
             ]
             project.destroy()
+            assert kube.get(f"/api/v1/namespaces/{namespace}") is None
         assert reg.list_ns() == []
     finally:
         reg.close()
