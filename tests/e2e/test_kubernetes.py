@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import sqlite3
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -291,3 +292,48 @@ def test_hostname_only_ingress_is_skipped_never_registered_empty(
         assert reg.list_ns() == []
     finally:
         reg.close()
+
+
+def test_stand_in_controllers_finish_what_a_bare_api_server_leaves(
+    kube: KubeAPI, namespace: str
+) -> None:
+    """Why the stand-ins exist, against the real API server: a Service deleted the way
+    pulumi-kubernetes deletes it (``propagationPolicy: Foreground``) stays, marked for deletion,
+    until someone drops the ``foregroundDeletion`` finalizer, as the garbage collector does; a
+    namespace being deleted stays until it is emptied and finalized."""
+    ns_path = f"/api/v1/namespaces/{namespace}"
+    foreground = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Foreground"}
+
+    def lb_service(name: str) -> dict[str, Any]:
+        spec = {"type": "LoadBalancer", "ports": [{"name": "https", "port": 443}]}
+        return {"metadata": {"name": name}, "spec": spec}
+
+    kube.request("POST", "/api/v1/namespaces", {"metadata": {"name": namespace}})
+    kube.request("POST", f"{ns_path}/services", lb_service("first"))
+    kube.request("DELETE", f"{ns_path}/services/first", foreground)
+    held = kube.get(f"{ns_path}/services/first")
+    assert held["metadata"]["deletionTimestamp"]
+    assert held["metadata"]["finalizers"] == ["foregroundDeletion"]
+
+    def wait_gone(path: str) -> None:
+        for _ in range(100):
+            if kube.get(path) is None:
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"{path} is still there: {kube.get(path)}")
+
+    ingress = [{"ip": "192.0.2.30"}]
+    with StandInControllers(kube, namespace, ingress) as controllers:
+        wait_gone(f"{ns_path}/services/first")
+        kube.request("POST", f"{ns_path}/services", lb_service("second"))
+        for _ in range(100):
+            status = kube.get(f"{ns_path}/services/second")["status"]
+            if status.get("loadBalancer", {}).get("ingress"):
+                break
+            time.sleep(0.1)
+        assert status["loadBalancer"]["ingress"] == [{"ip": "192.0.2.30", "ipMode": "VIP"}]
+        assert controllers.published == ["second"]
+        # the namespace goes with the Service still in it
+        kube.request("DELETE", ns_path, foreground)
+        wait_gone(ns_path)
+        assert kube.get(f"{ns_path}/services/second") is None

@@ -16,7 +16,8 @@ three things the Kubernetes programs here need from one:
   ``propagationPolicy: Foreground``, which makes the API server put the ``foregroundDeletion``
   finalizer on the object and keep it until the garbage collector removes it once no dependent is
   left (none is here: the controllers that would create dependents do not run either);
-* the namespace controller's last step: it finalizes a namespace being deleted.
+* the namespace controller: it empties a namespace being deleted (of Services, the only kind
+  here), then finalizes it.
 """
 
 from __future__ import annotations
@@ -266,7 +267,8 @@ class StandInControllers:
       (a merge patch of ``status.loadBalancer.ingress`` on its ``/status`` subresource);
     * drop the ``foregroundDeletion`` finalizer from the namespace and its Services once they are
       being deleted (an update guarded by the resourceVersion read);
-    * finalize the namespace once it is being deleted.
+    * once the namespace is being deleted, delete its Services, and finalize it when none is
+      left.
 
     ``published`` lists the Services given addresses, in order. Use it as a ``with`` block; an
     error in the thread is raised as EmulatorError when the block ends (unless the block raised).
@@ -309,21 +311,24 @@ class StandInControllers:
 
     def _reconcile(self) -> None:
         base = f"/api/v1/namespaces/{self.namespace}"
+        ns = self.api.get(base)
+        closing = bool(ns and ns["metadata"].get("deletionTimestamp"))
         services = self.api.get(f"{base}/services") or {"items": []}
         for svc in services["items"]:
             path = f"{base}/services/{svc['metadata']['name']}"
             if svc["metadata"].get("deletionTimestamp"):
                 self._collect(path, svc)
+            elif closing:  # the namespace controller empties a namespace being deleted
+                self._write("DELETE", path, None)
             elif svc["spec"].get("type") == "LoadBalancer" and not (
                 svc.get("status", {}).get("loadBalancer", {}).get("ingress")
             ):
                 patch = {"status": {"loadBalancer": {"ingress": self.ingress}}}
                 if self._write("PATCH", f"{path}/status", patch, "application/merge-patch+json"):
                     self.published.append(svc["metadata"]["name"])
-        ns = self.api.get(base)
-        if ns and ns["metadata"].get("deletionTimestamp"):
+        if ns and closing:
             self._collect(base, ns)
-            if ns["spec"].get("finalizers"):
+            if ns["spec"].get("finalizers") and not services["items"]:
                 ns["spec"]["finalizers"] = []
                 self._write("PUT", f"{base}/finalize", ns)
 
