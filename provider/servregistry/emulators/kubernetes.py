@@ -270,8 +270,9 @@ class StandInControllers:
     * once the namespace is being deleted, delete its Services, and finalize it when none is
       left.
 
-    ``published`` lists the Services given addresses, in order. Use it as a ``with`` block; an
-    error in the thread is raised as EmulatorError when the block ends (unless the block raised).
+    ``published`` lists the Services given addresses, in order. Use it as a ``with`` block. A
+    request that gets no answer is retried in the next round; any other error stops the thread
+    and is raised as EmulatorError when the block ends (unless the block raised).
     """
 
     POLL = 0.2
@@ -305,7 +306,10 @@ class StandInControllers:
     def _run(self) -> None:
         try:
             while not self._stop.wait(self.POLL):
-                self._reconcile()
+                try:
+                    self._reconcile()
+                except OSError:  # no answer in time (a busy machine): the next round retries
+                    continue
         except BaseException as exc:  # raised by __exit__
             self._error = exc
 
