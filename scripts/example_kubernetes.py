@@ -2,8 +2,9 @@
 
 Starts a private etcd (the registry) and a kube-apiserver (with its own etcd) on loopback, runs
 `pulumi up` of a copy of examples/kubernetes with the real pulumi-kubernetes provider plugin while
-a stand-in load-balancer controller publishes two ingress IPs, prints the registry
-(`servregistry tree`), then `pulumi destroy`s and stops everything. Nothing is left behind.
+stand-ins for the controllers a bare API server lacks publish two load-balancer ingress IPs and
+complete deletions, prints the registry (`servregistry tree`), then `pulumi destroy`s and stops
+everything. Nothing is left behind.
 
 Run by scripts/example-kubernetes, which builds what it needs first and passes:
     example_kubernetes.py <pulumi bin dir> <kube-apiserver> <plugin folder>
@@ -21,8 +22,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from servregistry.emulators import EmulatorError  # noqa: E402
 from servregistry.emulators.etcd import EtcdServer  # noqa: E402
-from tests.fixtures.kubernetes import KubeAPIServer, LoadBalancerController  # noqa: E402
+from servregistry.emulators.kubernetes import KubeAPIServer, StandInControllers  # noqa: E402
 
 INGRESS = [{"ip": "192.0.2.10"}, {"ip": "192.0.2.11"}]
 
@@ -33,9 +35,10 @@ def main(pulumi_dir: str, apiserver_binary: str, plugin_folder: str) -> None:
         for name in ("registry-etcd", "kube", "state", "home/plugins"):
             (root / name).mkdir(parents=True)
         print("example-kubernetes: starting etcd and kube-apiserver on loopback", flush=True)
-        registry_etcd = EtcdServer(root / "registry-etcd")
-        kube = KubeAPIServer(apiserver_binary, root / "kube")
-        try:
+        with (
+            EtcdServer(root / "registry-etcd") as registry_etcd,
+            KubeAPIServer(apiserver_binary, root / "kube") as kube,
+        ):
             project = root / "project"
             shutil.copytree(REPO / "examples" / "kubernetes", project)
             # a real folder (the engine does not follow a symlinked plugin folder)
@@ -54,7 +57,7 @@ def main(pulumi_dir: str, apiserver_binary: str, plugin_folder: str) -> None:
                 "PULUMI_CONFIG_PASSPHRASE": "",
                 "PULUMI_SKIP_UPDATE_CHECK": "true",
                 "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
-                "KUBECONFIG": str(kube.api.kubeconfig(root / "kubeconfig")),
+                "KUBECONFIG": str(kube.kubeconfig(root / "kubeconfig")),
             }
             url = f"etcd://{registry_etcd.client_url}/example"
 
@@ -64,15 +67,17 @@ def main(pulumi_dir: str, apiserver_binary: str, plugin_folder: str) -> None:
 
             run("pulumi", "stack", "init", "example")
             run("pulumi", "config", "set", "servregistry:registry", url)
-            with LoadBalancerController(kube.api, "shop", INGRESS):
+            with StandInControllers(kube.api, "shop", INGRESS):
                 run("pulumi", "up", "--yes", "--skip-preview")
                 run("servregistry", "tree", url)
                 run("pulumi", "destroy", "--yes", "--skip-preview")
             run("servregistry", "tree", url)
-        finally:
-            kube.stop()
-            registry_etcd.stop()
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    try:
+        main(*sys.argv[1:4])
+    except EmulatorError as exc:
+        sys.exit(f"example-kubernetes: {exc}")
+    except subprocess.CalledProcessError as exc:
+        sys.exit(f"example-kubernetes: {' '.join(exc.cmd)} failed with {exc.returncode}")

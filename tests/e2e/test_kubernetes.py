@@ -2,9 +2,10 @@
 pulumi-kubernetes provider plugin, against a real kube-apiserver, registering its LoadBalancer
 Service in a real registry (etcd and SQLite).
 
-No load-balancer controller runs next to the API server: while ``pulumi up`` waits for the
-Service's load balancer, the test publishes ingress addresses on the Service's ``/status``
-subresource, as a cloud's controller does (:class:`LoadBalancerController`).
+No controller manager runs next to the API server: :class:`StandInControllers` publishes
+ingress addresses on the Service's ``/status`` subresource while ``pulumi up`` waits for the load
+balancer (as a cloud's controller does), and completes the foreground deletions
+pulumi-kubernetes asks for (as the garbage collector and the namespace controller do).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 import os
 import shutil
 import sqlite3
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,12 +23,12 @@ from typing import Any, Protocol
 import pytest
 
 from servregistry import Endpoint, Namespace, Service, open_registry
+from servregistry.emulators.kubernetes import KubeAPI, KubeAPIServer, StandInControllers
 from servregistry.kubernetes import endpoint_name
 from servregistry.providers.ownership import HOLDER_KEY
 from servregistry.registry import ServiceRegistry
 from tests.e2e.pulumi_cli import REPO, Project
 from tests.e2e.test_pulumi_cli import snapshot
-from tests.fixtures.kubernetes import KubeAPI, KubeAPIServer, LoadBalancerController
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kubernetes]
 
@@ -196,7 +198,7 @@ def test_load_balancer_service_lifecycle(
     configure(project, **{"servregistry:registry": url})
     k8s_ns = f"/api/v1/namespaces/{namespace}"
 
-    with LoadBalancerController(kube, namespace, [{"ip": ip} for ip in IPS]) as lb:
+    with StandInControllers(kube, namespace, [{"ip": ip} for ip in IPS]) as lb:
         # preview plans the Kubernetes objects and the registration, and writes nothing anywhere
         ops = project.preview()
         assert {k: ops.get(k) for k in ("shop", SERVICE, "checkout-registry-endpoints")} == {
@@ -246,11 +248,14 @@ def test_load_balancer_service_lifecycle(
         theirs = Endpoint("theirs", namespace, SERVICE, "198.51.100.7", 9, {"owner": "x"})
         reg.create_endp(theirs)
 
-        # deleting the Kubernetes Service removes its endpoints, and only ours
+        # deleting the Kubernetes Service removes its endpoints, and only ours; the Kubernetes
+        # namespace stays, and so does the registry service that still holds the foreign endpoint
         configure(project, deployService="false")
         project.up()
         assert kube.get(f"{k8s_ns}/services/{SERVICE}") is None
+        assert kube.get(k8s_ns)["status"]["phase"] == "Active"
         assert reg.list_endp(namespace, SERVICE) == [theirs]
+        assert [s.name for s in reg.list_serv(namespace)] == [SERVICE]
 
         # back again (the load balancer publishes the new Service's addresses), then destroy:
         # everything ours goes, the foreign endpoint stays in our registry service
@@ -274,7 +279,7 @@ def test_hostname_only_ingress_is_skipped_never_registered_empty(
     configure(project, **{"servregistry:registry": sqlite_registry_url})
     ingress = [{"hostname": "lb-1.example.net"}, {"ip": "192.0.2.20"}]
     try:
-        with LoadBalancerController(kube, namespace, ingress):
+        with StandInControllers(kube, namespace, ingress):
             project.up()
             assert registered(reg, namespace) == expected(namespace, ["192.0.2.20"], [443, 80])
             assert all(e.address for e in reg.list_endp(namespace, SERVICE))
@@ -283,6 +288,52 @@ def test_hostname_only_ingress_is_skipped_never_registered_empty(
                 "a hostname-only ingress has no IP address to register"
             ]
             project.destroy()
+            assert kube.get(f"/api/v1/namespaces/{namespace}") is None
         assert reg.list_ns() == []
     finally:
         reg.close()
+
+
+def test_stand_in_controllers_finish_what_a_bare_api_server_leaves(
+    kube: KubeAPI, namespace: str
+) -> None:
+    """Why the stand-ins exist, against the real API server: a Service deleted the way
+    pulumi-kubernetes deletes it (``propagationPolicy: Foreground``) stays, marked for deletion,
+    until someone drops the ``foregroundDeletion`` finalizer, as the garbage collector does; a
+    namespace being deleted stays until it is emptied and finalized."""
+    ns_path = f"/api/v1/namespaces/{namespace}"
+    foreground = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Foreground"}
+
+    def lb_service(name: str) -> dict[str, Any]:
+        spec = {"type": "LoadBalancer", "ports": [{"name": "https", "port": 443}]}
+        return {"metadata": {"name": name}, "spec": spec}
+
+    kube.request("POST", "/api/v1/namespaces", {"metadata": {"name": namespace}})
+    kube.request("POST", f"{ns_path}/services", lb_service("first"))
+    kube.request("DELETE", f"{ns_path}/services/first", foreground)
+    held = kube.get(f"{ns_path}/services/first")
+    assert held["metadata"]["deletionTimestamp"]
+    assert held["metadata"]["finalizers"] == ["foregroundDeletion"]
+
+    def wait_gone(path: str) -> None:
+        for _ in range(100):
+            if kube.get(path) is None:
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"{path} is still there: {kube.get(path)}")
+
+    ingress = [{"ip": "192.0.2.30"}]
+    with StandInControllers(kube, namespace, ingress) as controllers:
+        wait_gone(f"{ns_path}/services/first")
+        kube.request("POST", f"{ns_path}/services", lb_service("second"))
+        for _ in range(100):
+            status = kube.get(f"{ns_path}/services/second")["status"]
+            if status.get("loadBalancer", {}).get("ingress"):
+                break
+            time.sleep(0.1)
+        assert status["loadBalancer"]["ingress"] == [{"ip": "192.0.2.30", "ipMode": "VIP"}]
+        assert controllers.published == ["second"]
+        # the namespace goes with the Service still in it
+        kube.request("DELETE", ns_path, foreground)
+        wait_gone(ns_path)
+        assert kube.get(f"{ns_path}/services/second") is None
