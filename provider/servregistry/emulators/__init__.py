@@ -1,6 +1,8 @@
-"""Local stand-ins for registry servers, for tests, benchmarks and the example commands
-(``servregistry emulate etcd|cloudmap|servicedirectory``): a private etcd, moto's AWS server made
-faithful to Cloud Map where our code depends on it, and our Service Directory emulator."""
+"""Local stand-ins for registry servers, the one home of those used by tests, benchmarks and the
+example commands (``servregistry emulate etcd|cloudmap|servicedirectory``): a private etcd
+(``etcd``), moto's AWS server made as strict as the Cloud Map API (``cloudmap``), our Service
+Directory emulator (``servicedirectory``), and a real kube-apiserver with stand-in controllers for
+what a bare API server leaves undone (``kubernetes``)."""
 
 from __future__ import annotations
 
