@@ -18,7 +18,7 @@ BACKENDS = os.environ.get(
 ).split(",")
 
 #: fixture modules: every backend's, whichever backends the conformance suite runs against
-FIXTURES = ["servers", "sqlite", "etcd", "cloudmap", "servicedirectory", "kubernetes"]
+FIXTURES = ["servers", "toolchain", "sqlite", "etcd", "cloudmap", "servicedirectory", "kubernetes"]
 pytest_plugins = [f"tests.fixtures.{name}" for name in dict.fromkeys([*FIXTURES, *BACKENDS])]
 
 
