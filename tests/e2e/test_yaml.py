@@ -1,0 +1,193 @@
+"""End to end with the real Pulumi CLI and the native plugin: a Pulumi YAML program
+(``runtime: yaml``) using the three ``servregistry:index:*`` resources, against SQLite and
+etcd. Preview writes nothing; up; a second up changes nothing; ``preview --diff`` after removing
+one endpoint names only it; refresh shows drift made outside; an object carrying our pairs is
+imported (and the next up updates it in place), a foreign one is refused naming its owner;
+destroy leaves foreign objects."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from servregistry import Endpoint, Namespace, Service, open_registry
+from servregistry.broker import Broker
+from servregistry.model import MetadataPair
+from servregistry.registry import ServiceRegistry
+from tests.e2e.pulumi_cli import Project, PulumiError
+from tests.e2e.test_pulumi_cli import snapshot
+
+pytestmark = pytest.mark.e2e
+
+OWNER = MetadataPair("owner", "cnwan-operator")
+STACK = MetadataPair("pulumi-stack", "e2e_dev")
+ENDPOINTS = [
+    {"name": f"api-{x}", "address": f"10.0.0.{i}", "port": 80} for i, x in enumerate("abcd", 1)
+]
+
+
+def program(endpoints: list[dict[str, Any]], **extra: dict[str, Any]) -> dict[str, Any]:
+    """A Pulumi YAML program (as data: JSON is YAML) declaring a namespace, a service and an
+    endpoint set, plus ``extra`` resources."""
+    return {
+        "name": "e2e",
+        "runtime": "yaml",
+        "resources": {
+            "ns": {
+                "type": "servregistry:index:RegistryNamespace",
+                "properties": {"name": "payments", "metadata": {"team": "pay"}},
+            },
+            "svc": {
+                "type": "servregistry:index:RegistryService",
+                "properties": {"namespace": "${ns.name}", "name": "api"},
+            },
+            "eps": {
+                "type": "servregistry:index:RegistryEndpointSet",
+                "properties": {
+                    "namespace": "${ns.name}",
+                    "service": "${svc.name}",
+                    "endpoints": endpoints,
+                },
+            },
+            **extra,
+        },
+        "outputs": {"foreign": "${eps.foreignEndpoints}"},
+    }
+
+
+class YamlProject(Project):
+    """A YAML project whose CLI finds the plugin in its plugin cache (installed from the
+    executable ``pulumi-resource-servregistry``), as a user installs it."""
+
+    def __init__(self, root: Path, bin_dir: str) -> None:
+        super().__init__(root, bin_dir)
+        (self.dir / "__main__.py").unlink()
+        plugin = shutil.which("pulumi-resource-servregistry", path=self.env["PATH"])
+        assert plugin, "pulumi-resource-servregistry is not installed (scripts/bootstrap)"
+        self.run("plugin", "install", "resource", "servregistry", "0.1.0", "--file", plugin)
+        self.env["PULUMI_IGNORE_AMBIENT_PLUGINS"] = "true"
+
+    def write(self, spec: dict[str, Any]) -> None:
+        (self.dir / "Pulumi.yaml").write_text(json.dumps(spec, indent=2))
+
+
+@pytest.fixture(params=["sqlite", "etcd"])
+def yaml_registry(request: pytest.FixtureRequest) -> Iterator[tuple[str, ServiceRegistry]]:
+    url: str = request.getfixturevalue(f"{request.param}_registry_url")
+    registry = open_registry(url)
+    yield url, registry
+    registry.close()
+
+
+def test_yaml_program_lifecycle(
+    tmp_path: Path, pulumi_bin: str, yaml_registry: tuple[str, ServiceRegistry]
+) -> None:
+    url, reg = yaml_registry
+    reg.create_ns(Namespace("legacy", {"owner": "someone-else"}))
+    project = YamlProject(tmp_path, pulumi_bin)
+    project.run("config", "set", "servregistry:registry", url)
+    project.write(program(ENDPOINTS))
+
+    # preview writes nothing
+    before = snapshot(reg)
+    assert project.preview() == {
+        "e2e-dev": "create",
+        "ns": "create",
+        "svc": "create",
+        "eps": "create",
+    }
+    assert snapshot(reg) == before
+
+    project.up()
+    ours = {e.name for e in reg.list_endp("payments", "api")}
+    assert ours == {e["name"] for e in ENDPOINTS}
+    assert reg.get_ns("payments").metadata["team"] == "pay"
+    assert project.preview() == {}  # a second up would change nothing
+
+    # removing the 2nd of 4 endpoints names exactly that one
+    project.write(program([ENDPOINTS[0], *ENDPOINTS[2:]]))
+    shown = project.run("preview", "--diff").stdout
+    changes = shown[shown.index("~ endpoints:") :]
+    assert re.search(r"- \[1\]: \{", changes), shown
+    assert '"api-b"' in changes and not any(f'"api-{x}"' in changes for x in "acd"), shown
+    assert "1 to update" in shown
+    project.up()
+    assert {e.name for e in reg.list_endp("payments", "api")} == {"api-a", "api-c", "api-d"}
+
+    # drift made outside shows in refresh; a foreign endpoint is kept, with a warning
+    drifted = reg.get_ns("payments")
+    reg.update_ns(drifted.model_copy(update={"metadata": {**drifted.metadata, "team": "ops"}}))
+    reg.create_endp(Endpoint("foreign-1", "payments", "api", "10.9.9.9", 81, {"owner": "other"}))
+    refreshed = project.run("refresh", "--preview-only", "--diff").stdout
+    assert re.search(r'team: "pay" => "ops"', refreshed), refreshed
+    project.write(program([*ENDPOINTS[2:]]))
+    kept = project.up()
+    assert "are not ours and were left alone: foreign-1" in kept, kept
+
+    # import what carries our pairs (written by the servregistry Python API) ...
+    broker = Broker(reg, owner=OWNER, stack=STACK)
+    broker.manage_ns(Namespace("shop", {"team": "shop"}))
+    broker.manage_serv(Service("web", "shop", {"tier": "fe"}))
+    project.run("import", "servregistry:index:RegistryNamespace", "shop", "shop", "--yes")
+    project.run("import", "servregistry:index:RegistryService", "web", "shop/web", "--yes")
+    state = project.exported_state()
+    assert "RegistryNamespace::shop" in state and "RegistryService::web" in state
+    imported = {
+        "shop": {
+            "type": "servregistry:index:RegistryNamespace",
+            "properties": {"name": "shop", "metadata": {"team": "shop"}},
+            "options": {"protect": False},
+        },
+        "web": {
+            "type": "servregistry:index:RegistryService",
+            "properties": {"namespace": "${shop.name}", "name": "web", "metadata": {"tier": "fe"}},
+            "options": {"protect": False},
+        },
+    }
+    project.write(program([*ENDPOINTS[2:]], **imported))
+    planned = project.preview()
+    assert planned.get("shop") == "update" and planned.get("web") == "update", planned
+    project.up()
+    assert reg.get_ns("shop").metadata["pulumi-resource"].startswith("shop-")
+
+    # ... and refuse another owner's, saying who owns it, in one message
+    refused = project.run(
+        "import", "servregistry:index:RegistryNamespace", "legacy", "legacy", "--yes", check=False
+    )
+    assert refused.returncode != 0
+    out = refused.stdout + refused.stderr
+    assert "cannot import namespace 'legacy'" in out and "owner='someone-else'" in out, out
+    assert "Traceback" not in out
+    assert "RegistryNamespace::legacy" not in project.exported_state()
+
+    # destroy removes ours and leaves what is not ours
+    project.destroy()
+    left = snapshot(reg)
+    assert left["legacy"]["metadata"] == {"owner": "someone-else"}
+    assert "shop" not in left
+    assert set(left["payments"]["services"]["api"]["endpoints"]) == {"foreign-1"}
+
+
+def test_yaml_errors_are_one_message(
+    tmp_path: Path, pulumi_bin: str, sqlite_registry_url: str
+) -> None:
+    reg = open_registry(sqlite_registry_url)
+    reg.create_ns(Namespace("payments", {"owner": "someone-else"}))
+    project = YamlProject(tmp_path, pulumi_bin)
+    project.run("config", "set", "servregistry:registry", sqlite_registry_url)
+    bad = [{"name": "api-a", "address": "10.0.0.1", "port": 70000}]
+    project.write(program(bad))
+    with pytest.raises(PulumiError) as failed:
+        project.up()
+    out = str(failed.value)
+    assert "already exists" in out and "owner='someone-else'" in out, out
+    assert "endpoints[0].port" in out, out
+    assert "Traceback" not in out
+    assert snapshot(reg)["payments"] == {"metadata": {"owner": "someone-else"}, "services": {}}
+    reg.close()
