@@ -33,3 +33,8 @@ example-kubernetes:
 test-kubernetes: bootstrap
 	bash scripts/install-kubernetes >/dev/null
 	.venv/bin/python -m pytest -q -p no:cacheprovider -m kubernetes
+
+# examples/yaml (runtime: yaml, the native plugin) through scripts/example on a throwaway SQLite file
+.PHONY: example-yaml
+example-yaml:
+	SERVREGISTRY_EXAMPLE_DIR=examples/yaml bash scripts/example local
