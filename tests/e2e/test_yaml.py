@@ -32,9 +32,15 @@ ENDPOINTS = [
 ]
 
 
-def program(endpoints: list[dict[str, Any]], **extra: dict[str, Any]) -> dict[str, Any]:
+def program(
+    endpoints: list[dict[str, Any]], seen: bool = False, **extra: dict[str, Any]
+) -> dict[str, Any]:
     """A Pulumi YAML program (as data: JSON is YAML) declaring a namespace, a service and an
-    endpoint set, plus ``extra`` resources."""
+    endpoint set, plus ``extra`` resources; with ``seen``, it also reads the namespace as the
+    registry holds it (the ``get`` option) into the output ``team``."""
+    if seen:
+        extra["seen"] = {"type": "servregistry:index:RegistryNamespace", "get": {"id": "payments"}}
+    outputs = {"foreign": "${eps.foreignEndpoints}"}
     return {
         "name": "e2e",
         "runtime": "yaml",
@@ -57,7 +63,7 @@ def program(endpoints: list[dict[str, Any]], **extra: dict[str, Any]) -> dict[st
             },
             **extra,
         },
-        "outputs": {"foreign": "${eps.foreignEndpoints}"},
+        "outputs": {**outputs, "team": "${seen.metadata.team}"} if seen else outputs,
     }
 
 
@@ -126,9 +132,11 @@ def test_yaml_program_lifecycle(
     reg.create_endp(Endpoint("foreign-1", "payments", "api", "10.9.9.9", 81, {"owner": "other"}))
     refreshed = project.run("refresh", "--preview-only", "--diff").stdout
     assert re.search(r'team: "pay" => "ops"', refreshed), refreshed
-    project.write(program([*ENDPOINTS[2:]]))
+    project.write(program([*ENDPOINTS[2:]], seen=True))
     kept = project.up()
     assert "are not ours and were left alone: foreign-1" in kept, kept
+    outputs = json.loads(project.run("stack", "output", "--json").stdout)
+    assert outputs == {"foreign": ["foreign-1"], "team": "ops"}  # get reads the registry
 
     # import what carries our pairs (written by the servregistry Python API) ...
     broker = Broker(reg, owner=OWNER, stack=STACK)
@@ -150,7 +158,7 @@ def test_yaml_program_lifecycle(
             "options": {"protect": False},
         },
     }
-    project.write(program([*ENDPOINTS[2:]], **imported))
+    project.write(program([*ENDPOINTS[2:]], seen=True, **imported))
     planned = project.preview()
     assert planned.get("shop") == "update" and planned.get("web") == "update", planned
     project.up()
