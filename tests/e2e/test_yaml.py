@@ -186,16 +186,24 @@ def test_yaml_errors_are_one_message(
     tmp_path: Path, pulumi_bin: str, sqlite_registry_url: str
 ) -> None:
     reg = open_registry(sqlite_registry_url)
-    reg.create_ns(Namespace("payments", {"owner": "someone-else"}))
     project = YamlProject(tmp_path, pulumi_bin)
     project.run("config", "set", "servregistry:registry", sqlite_registry_url)
-    bad = [{"name": "api-a", "address": "10.0.0.1", "port": 70000}]
-    project.write(program(bad))
+
+    # a bad input is refused by check, naming the field in camelCase and the rule
+    project.write(program([{"name": "api-a", "address": "10.0.0.1", "port": 70000}]))
+    with pytest.raises(PulumiError) as failed:
+        project.preview()
+    out = str(failed.value)
+    assert re.search(r"endpoints\[0\]\.port.*65535", out), out
+    assert "Traceback" not in out
+
+    # a declared name someone else holds: one message naming the owner; nothing written
+    reg.create_ns(Namespace("payments", {"owner": "someone-else"}))
+    project.write(program(ENDPOINTS))
     with pytest.raises(PulumiError) as failed:
         project.up()
     out = str(failed.value)
     assert "already exists" in out and "owner='someone-else'" in out, out
-    assert "endpoints[0].port" in out, out
     assert "Traceback" not in out
-    assert snapshot(reg)["payments"] == {"metadata": {"owner": "someone-else"}, "services": {}}
+    assert snapshot(reg) == {"payments": {"metadata": {"owner": "someone-else"}, "services": {}}}
     reg.close()
