@@ -207,3 +207,40 @@ def test_yaml_errors_are_one_message(
     assert "Traceback" not in out
     assert snapshot(reg) == {"payments": {"metadata": {"owner": "someone-else"}, "services": {}}}
     reg.close()
+
+
+def test_yaml_and_python_stacks_keep_to_their_own(
+    tmp_path: Path, pulumi_bin: str, sqlite_registry_url: str
+) -> None:
+    yaml_project = YamlProject(tmp_path / "yaml", pulumi_bin)
+    yaml_project.run("config", "set", "servregistry:registry", sqlite_registry_url)
+    yaml_project.write(program(ENDPOINTS))
+    yaml_project.up()
+
+    # a Python program (dynamic resources) of another stack: the YAML stack's objects are not
+    # its own, so it refuses them exactly as it refuses any other owner's
+    python_project = Project(tmp_path / "python", pulumi_bin, project="py")
+    spec = {"namespace": "payments", "service": "api", "endpoints": ENDPOINTS[:1]}
+    python_project.configure(sqlite_registry_url, spec)
+    with pytest.raises(PulumiError) as failed:
+        python_project.up()
+    out = str(failed.value)
+    assert "namespace 'payments' already exists" in out and "'e2e_dev', not 'py_dev'" in out, out
+
+    # and the other way round: the YAML stack refuses what the Python stack holds
+    python_project.configure(sqlite_registry_url, {**spec, "namespace": "orders"})
+    python_project.up()
+    yaml_project.write(
+        program(
+            ENDPOINTS,
+            orders={
+                "type": "servregistry:index:RegistryNamespace",
+                "properties": {"name": "orders"},
+            },
+        )
+    )
+    with pytest.raises(PulumiError) as failed:
+        yaml_project.up()
+    out = str(failed.value)
+    assert "namespace 'orders' already exists" in out and "'py_dev', not 'e2e_dev'" in out, out
+    assert "Traceback" not in out
