@@ -20,7 +20,7 @@ from pulumi.runtime import rpc
 from pulumi.runtime.proto import provider_pb2 as pb
 from pulumi.runtime.proto import provider_pb2_grpc
 
-from servregistry import Namespace, open_registry
+from servregistry import Endpoint, Namespace, Service, open_registry
 from servregistry.broker import Broker
 from servregistry.model import MetadataPair
 from servregistry.native.properties import schema
@@ -172,17 +172,27 @@ def test_check_failures_name_camel_case_fields(plugin: Plugin) -> None:
 
 def test_import_takes_ours_and_refuses_foreign(plugin: Plugin, sqlite_registry_url: str) -> None:
     reg = open_registry(sqlite_registry_url)
-    Broker(
+    ours = Broker(
         reg,
         owner=MetadataPair("owner", "cnwan-operator"),
         stack=MetadataPair("pulumi-stack", STACK_LABEL),
-    ).manage_ns(Namespace("shop", {"team": "shop"}))
+    )
+    ours.manage_ns(Namespace("shop", {"team": "shop"}))
+    ours.manage_serv(Service("web", "shop"))
+    ours.manage_serv_endps("shop", "web", [Endpoint("web-1", "shop", "web", "10.0.0.1", 80)])
+    reg.create_endp(Endpoint("other-1", "shop", "web", "10.0.0.2", 80, {"owner": "other"}))
     reg.create_ns(Namespace("legacy", {"owner": "someone-else"}))
 
     read = plugin.stub.Read(pb.ReadRequest(id="shop", urn=urn(NS, "shop")))
     assert read.id == "shop"
     assert plain(read.inputs) == {"name": "shop", "metadata": {"team": "shop"}}
     assert plain(read.properties)["owned"] is True
+
+    # an endpoint set imports our endpoints of the service and lists the others as foreign
+    read = plugin.stub.Read(pb.ReadRequest(id="shop/web", urn=urn(EPS, "web-eps")))
+    outs = plain(read.properties)
+    assert [e["name"] for e in plain(read.inputs)["endpoints"]] == ["web-1"]
+    assert outs["foreignEndpoints"] == ["other-1"] and outs["nativeId"]
 
     with pytest.raises(grpc.RpcError) as refused:
         plugin.stub.Read(pb.ReadRequest(id="legacy", urn=urn(NS, "legacy")))
