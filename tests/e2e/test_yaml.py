@@ -20,7 +20,8 @@ from servregistry import Endpoint, Namespace, Service, open_registry
 from servregistry.broker import Broker
 from servregistry.model import MetadataPair
 from servregistry.registry import ServiceRegistry
-from tests.e2e.pulumi_cli import Project, PulumiError
+from tests.e2e.pulumi_cli import REPO, Project, PulumiError
+from tests.e2e.test_examples import run_example, section
 from tests.e2e.test_pulumi_cli import snapshot
 
 pytestmark = pytest.mark.e2e
@@ -244,3 +245,18 @@ def test_yaml_and_python_stacks_keep_to_their_own(
     out = str(failed.value)
     assert "namespace 'orders' already exists" in out and "'py_dev', not 'e2e_dev'" in out, out
     assert "Traceback" not in out
+
+
+def test_make_example_yaml_runs_end_to_end(tmp_path: Path) -> None:
+    # what `make example-yaml` runs
+    done, out = run_example(
+        "local", tmp_path, SERVREGISTRY_EXAMPLE_DIR=str(REPO / "examples" / "yaml")
+    )
+    assert done.returncode == 0, out
+    tree = section(out, "the registry after pulumi up")
+    assert (
+        "payments" in tree and "api" in tree and "api-canary" in tree and "10.0.0.11:8080" in tree
+    ), tree
+    assert "(empty registry)" in section(out, "the registry after pulumi destroy"), out
+    makefile = (REPO / "Makefile").read_text()
+    assert "SERVREGISTRY_EXAMPLE_DIR=examples/yaml bash scripts/example local" in makefile
