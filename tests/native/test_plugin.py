@@ -10,12 +10,13 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
-from google.protobuf import struct_pb2
+from google.protobuf import empty_pb2, struct_pb2
 from pulumi.runtime import rpc
 from pulumi.runtime.proto import provider_pb2 as pb
 from pulumi.runtime.proto import provider_pb2_grpc
@@ -98,6 +99,8 @@ def test_schema_describes_every_property_and_marks_replacements() -> None:
 def test_get_schema_serves_the_checked_in_schema(plugin: Plugin) -> None:
     served = json.loads(plugin.stub.GetSchema(pb.GetSchemaRequest()).schema)
     assert served == schema()
+    version = plugin.stub.GetPluginInfo(empty_pb2.Empty()).version
+    assert served["version"] == version == metadata.version("pulumi-servregistry")
     assert set(served["resources"]) == {NS, SVC, EPS}
 
 
