@@ -17,12 +17,14 @@ from typing import Any
 import pytest
 
 from servregistry import Endpoint, Namespace, Service, open_registry
+from servregistry.backends.etcd import EtcdRegistry
 from servregistry.broker import Broker
 from servregistry.model import MetadataPair
 from servregistry.registry import ServiceRegistry
 from tests.e2e.pulumi_cli import REPO, Project, PulumiError
 from tests.e2e.test_examples import run_example, section
 from tests.e2e.test_pulumi_cli import snapshot
+from tests.fixtures.etcd import ETCD_ROOT_PASSWORD, EtcdServer
 
 pytestmark = pytest.mark.e2e
 
@@ -245,6 +247,27 @@ def test_yaml_and_python_stacks_keep_to_their_own(
     out = str(failed.value)
     assert "namespace 'orders' already exists" in out and "'py_dev', not 'e2e_dev'" in out, out
     assert "Traceback" not in out
+
+
+def test_the_etcd_password_is_a_provider_secret_never_stored(
+    tmp_path: Path, pulumi_bin: str, etcd_auth_server: EtcdServer
+) -> None:
+    url = f"etcd://{etcd_auth_server.client_url}/yaml-auth?user=root"
+    project = YamlProject(tmp_path, pulumi_bin)
+    project.run("config", "set", "servregistry:registry", url)
+    project.set_secret("servregistry:etcdPassword", ETCD_ROOT_PASSWORD)
+    project.write(program(ENDPOINTS[:1]))
+    project.up()
+    for path in (tmp_path / "state").rglob("*"):
+        if path.is_file():
+            assert ETCD_ROOT_PASSWORD.encode() not in path.read_bytes(), path
+    authed = EtcdRegistry.from_url(url)
+    authed.use_password(ETCD_ROOT_PASSWORD)
+    try:
+        assert [e.name for e in authed.list_endp("payments", "api")] == ["api-a"]
+    finally:
+        authed.close()
+    project.destroy()
 
 
 def test_make_example_yaml_runs_end_to_end(tmp_path: Path) -> None:
