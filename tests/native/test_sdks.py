@@ -57,3 +57,22 @@ def test_go_sdk_compiles() -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_typescript_sdk_compiles(tmp_path: Path) -> None:
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.skip("npm is not installed: the TypeScript SDK's compile check needs Node.js")
+    work = tmp_path / "nodejs"
+    shutil.copytree(SDKS / "nodejs", work)
+    package = work / "package.json"
+    package.write_text(package.read_text().replace('"${VERSION}"', '"0.1.0"'))
+    for command in (
+        [npm, "install", "--no-audit", "--no-fund", "--loglevel=error"],
+        [npm, "exec", "--", "tsc"],
+    ):
+        done = subprocess.run(
+            command, cwd=work, capture_output=True, text=True, timeout=600, check=False
+        )
+        assert done.returncode == 0, f"{' '.join(command)}:\n{done.stdout}\n{done.stderr}"
+    assert (work / "bin" / "registryEndpointSet.d.ts").exists()
