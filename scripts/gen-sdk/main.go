@@ -1,10 +1,10 @@
-// Command gen-sdk writes the Go and TypeScript SDKs of the servregistry provider plugin from its
+// Command gen-sdk writes the Go, TypeScript and Python SDKs of the servregistry provider plugin from its
 // schema, with the Pulumi code generators of the CLI's own module (the ones `pulumi package
 // gen-sdk` runs through the language plugins):
 //
 //	gen-sdk provider/servregistry/native/schema.json OUT_DIR
 //
-// writes OUT_DIR/go/servregistry/... and OUT_DIR/nodejs/...; see scripts/gen-sdk.sh.
+// writes OUT_DIR/go/servregistry/..., OUT_DIR/nodejs/... and OUT_DIR/python/...; see run.
 package main
 
 import (
@@ -15,6 +15,7 @@ import (
 
 	gogen "github.com/pulumi/pulumi/pkg/v3/codegen/go"
 	nodejsgen "github.com/pulumi/pulumi/pkg/v3/codegen/nodejs"
+	pythongen "github.com/pulumi/pulumi/pkg/v3/codegen/python"
 	"github.com/pulumi/pulumi/pkg/v3/codegen/schema"
 )
 
@@ -67,10 +68,20 @@ func run(schemaPath, out string) error {
 	if err != nil {
 		return fmt.Errorf("nodejs: %w", err)
 	}
+	if pkg, err = bind(); err != nil {
+		return err
+	}
+	pythonFiles, err := pythongen.GeneratePackage(tool, pkg, nil, loader)
+	if err != nil {
+		return fmt.Errorf("python: %w", err)
+	}
 	if err := write(filepath.Join(out, "go"), goFiles); err != nil {
 		return err
 	}
-	return write(filepath.Join(out, "nodejs"), nodeFiles)
+	if err := write(filepath.Join(out, "nodejs"), nodeFiles); err != nil {
+		return err
+	}
+	return write(filepath.Join(out, "python"), pythonFiles)
 }
 
 func write(dir string, files map[string][]byte) error {
