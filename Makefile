@@ -37,3 +37,8 @@ test-kubernetes: bootstrap
 .PHONY: bench-pulumi
 bench-pulumi: bootstrap
 	.venv/bin/python -m bench.pulumi_layer
+
+# examples/yaml (runtime: yaml, the native plugin) through scripts/example on a throwaway SQLite file
+.PHONY: example-yaml
+example-yaml:
+	SERVREGISTRY_EXAMPLE_DIR=examples/yaml bash scripts/example local

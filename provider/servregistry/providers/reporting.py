@@ -11,14 +11,19 @@ mean the registry cannot be reached.
 Warnings. :func:`warn` sends a warning over the engine's log channel (the address the engine
 gives the provider process on its command line), attached to the resource whose request is
 being served, so the CLI counts it and shows it under that resource. Without an engine (a
-direct call, a test) it is printed to stderr.
+direct call, a test) it is printed to stderr. A provider server other than ``pulumi.dynamic``'s
+(the native plugin, ``servregistry.native``) names the engine with :func:`use_engine` and the
+resource it serves with :func:`serving`.
 """
 
 from __future__ import annotations
 
+import contextvars
 import sys
 import threading
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import FrameType, ModuleType
 from typing import Any
 
@@ -29,6 +34,7 @@ _CONFIG_REGISTRY = "servregistry:registry"
 
 _lock = threading.Lock()
 _engine: list[Any] = []  # [] = not looked up yet; [None] = no engine; [stub]
+_serving: contextvars.ContextVar[str] = contextvars.ContextVar("servregistry_urn", default="")
 
 
 def user_message(exc: errors.ServiceRegistryError) -> str:
@@ -84,7 +90,10 @@ def _connect() -> Any:
     spec = getattr(server, "__spec__", None)
     if getattr(spec, "name", "") != "pulumi.dynamic.__main__" or len(sys.argv) < 2:
         return None
-    address = sys.argv[1]
+    return _stub(sys.argv[1])
+
+
+def _stub(address: str) -> Any:
     if ":" not in address or address.startswith("-"):
         return None
     import grpc
@@ -93,9 +102,27 @@ def _connect() -> Any:
     return engine_pb2_grpc.EngineStub(grpc.insecure_channel(address))
 
 
+def use_engine(address: str) -> None:
+    """Send warnings to the engine at ``address`` (a provider plugin's engine argument)."""
+    with _lock:
+        _engine[:] = [_stub(address)]
+
+
+@contextmanager
+def serving(urn: str) -> Iterator[None]:
+    """Attach the warnings given inside the block to the resource ``urn``."""
+    token = _serving.set(urn)
+    try:
+        yield
+    finally:
+        _serving.reset(token)
+
+
 def current_urn() -> str:
     """The URN of the resource whose request this thread serves ("" when unknown): the
     provider server's request object, found on the call stack."""
+    if _serving.get():
+        return _serving.get()
     frame: FrameType | None = sys._getframe(1)
     while frame is not None:
         if frame.f_globals.get("__name__") == "__main__":
