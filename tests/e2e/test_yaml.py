@@ -307,7 +307,7 @@ def test_a_python_program_imports_and_gets_through_the_generated_sdk(
 ) -> None:
     sdk = tmp_path / "sdk"
     generated = subprocess.run(
-        ["bash", str(REPO / "scripts" / "gen-sdk" / "run"), str(sdk)],
+        ["bash", str(REPO / "tools" / "gen-sdk" / "run"), str(sdk)],
         capture_output=True,
         text=True,
         timeout=900,

@@ -1,4 +1,4 @@
-"""The Go and TypeScript SDKs in sdks/ are what the schema generates (scripts/gen-sdk/run), and
+"""The Go and TypeScript SDKs in sdks/ are what the schema generates (tools/gen-sdk/run), and
 the Go SDK compiles against the Pulumi Go SDK it pins (sdks/go/go.mod)."""
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def _differences(a: Path, b: Path) -> list[str]:
 def test_checked_in_sdks_are_what_the_schema_generates(tmp_path: Path) -> None:
     _go()
     done = subprocess.run(
-        ["bash", str(REPO / "scripts" / "gen-sdk" / "run"), str(tmp_path)],
+        ["bash", str(REPO / "tools" / "gen-sdk" / "run"), str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=900,
@@ -42,7 +42,7 @@ def test_checked_in_sdks_are_what_the_schema_generates(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     for part in ("go/servregistry", "nodejs"):
         stale = _differences(tmp_path / part, SDKS / part)
-        assert not stale, f"run scripts/gen-sdk/run to regenerate sdks/: {stale}"
+        assert not stale, f"run tools/gen-sdk/run to regenerate sdks/: {stale}"
 
 
 def test_go_sdk_compiles() -> None:

@@ -333,11 +333,11 @@ def test_a_missing_virtualenv_is_an_error_naming_it(project: tuple[Path, dict[st
 
 
 def language_host() -> object:
-    """scripts/pulumi_language_python.py as a module."""
+    """tools/pulumi_language_python.py as a module."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location(
-        "pulumi_language_python", REPO / "scripts" / "pulumi_language_python.py"
+        "pulumi_language_python", REPO / "tools" / "pulumi_language_python.py"
     )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
