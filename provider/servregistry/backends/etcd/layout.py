@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from servregistry import errors
-from servregistry.model import Endpoint, Namespace, RegistryObject, Service
+from servregistry.model import Endpoint, Namespace, RegistryObject, Service, shared_metadata
 
 
 def ns_key(prefix: str, ns: str) -> str:
@@ -141,34 +141,74 @@ def _fast_encode(doc: dict[str, Any]) -> bytes | None:
 
 
 _S = r"(?:[A-Za-z0-9_][A-Za-z0-9_.:/-]*|'[A-Za-z0-9_][A-Za-z0-9_.:/-]*')"
-#: an endpoint exactly as :func:`_fast_encode` writes it (the usual stored value)
+_P = r"[A-Za-z0-9_][A-Za-z0-9_.:/-]*"
+#: an endpoint exactly as :func:`_fast_encode` writes it with plain scalars only (the usual
+#: stored value; a quoted scalar is left to the line parser)
 _ENDPOINT_TEXT = re.compile(
-    rf"name: ({_S})\nserviceName: ({_S})\nnamespaceName: ({_S})\nmetadata:( \{{\}}|"
-    rf"(?:\n    {_S}: {_S})+)\naddress: ({_S})\nport: ([0-9]+)\n"
+    rf"name: ({_P})\nserviceName: ({_P})\nnamespaceName: ({_P})\nmetadata:( \{{\}}|"
+    rf"(?:\n    {_P}: {_P})+)\naddress: ({_P})\nport: ([0-9]+)\n"
 )
-_PAIR = re.compile(rf"\n    ({_S}): ({_S})")
+_PAIR = re.compile(rf"\n    ({_P}): ({_P})")
+
+
+@functools.lru_cache(maxsize=4096)
+def _metadata_block(block: str) -> dict[str, str]:
+    """The metadata of an endpoint value matched by ``_ENDPOINT_TEXT`` (``block``: `` {}`` or
+    its ``\n    key: value`` lines). Every endpoint of a service repeats a few blocks (the owner
+    pair, a zone), so each distinct block is parsed once and its map shared, read-only."""
+    pairs = {} if block == " {}" else dict(_PAIR.findall(block))
+    return shared_metadata({sys.intern(k): sys.intern(v) for k, v in pairs.items()})
+
+
+@functools.lru_cache(maxsize=65536)
+def _port(text: str) -> int | None:
+    """A port as the one-pattern parser matched it (digits), or None out of 0..65535; one
+    ``int`` per distinct port."""
+    return int(text) if len(text) <= 5 and int(text) <= 65535 else None
 
 
 def _endpoint_decode(text: str) -> dict[str, Any] | None:
-    """One match for an endpoint written as :func:`_fast_encode` writes it (most values);
-    the same document :func:`_fast_decode` parses line by line, or None."""
+    """One match for an endpoint written as :func:`_fast_encode` writes it with plain scalars
+    (most values); the same document :func:`_fast_decode` parses line by line, or None."""
     found = _ENDPOINT_TEXT.fullmatch(text)
     if found is None:
         return None
     name, serv, ns, metadata, address, port = found.groups()
-    pairs = {} if metadata == " {}" else dict(_PAIR.findall(metadata))
-    if any(s[0] == "'" for s in (name, serv, ns, address, *pairs, *pairs.values())):
-        return None  # quoted scalars: the line parser reads them back
     # the texts every endpoint of a service repeats (its parents' names, the owner pair, ...)
     # are kept once, not once per endpoint
     return {
         "name": name,
         "serviceName": sys.intern(serv),
         "namespaceName": sys.intern(ns),
-        "metadata": {sys.intern(k): sys.intern(v) for k, v in pairs.items()},
+        "metadata": _metadata_block(metadata),
         "address": address,
         "port": port,
     }
+
+
+def _trusted_endpoint(text: str, names: dict[str, str] | None) -> Endpoint | None:
+    """The endpoint a value matched by ``_ENDPOINT_TEXT`` holds, built without running the
+    model's rules again (:meth:`Endpoint.trusted`), or None when the general path must read
+    it. The match itself proves the rules ``Endpoint.stored`` applies: every scalar is plain
+    ASCII without NUL (storable) and not empty, the metadata is a map of such strings; the
+    port is checked here (0..65535), and the names against the key's (``names``) as
+    :func:`_fields` does; any difference goes to the general path, which says why."""
+    found = _ENDPOINT_TEXT.fullmatch(text)
+    if found is None:
+        return None
+    name, serv, ns, metadata, address, port_text = found.groups()
+    port = _port(port_text)
+    if port is None:
+        return None
+    if names is not None:
+        # the key's strings are the ones kept (one copy per service, not per endpoint)
+        expected = names.get("name", name), names.get("serv_name", serv), names.get("ns_name", ns)
+        if expected != (name, serv, ns):
+            return None
+        name, serv, ns = expected
+    else:
+        serv, ns = sys.intern(serv), sys.intern(ns)
+    return Endpoint.trusted(name, ns, serv, address, port, _metadata_block(metadata))
 
 
 def _fast_decode(text: str) -> dict[str, Any] | None:
@@ -256,6 +296,13 @@ def decode(
     or non-string metadata, a port that is not a number in range, ...) gives a placeholder
     ``kind.stored(names, unreadable=reason)``: foreign by construction, never changed.
     """
+    if kind is Endpoint and raw.startswith(b"name: "):
+        try:
+            trusted = _trusted_endpoint(raw.decode("ascii"), names)
+        except UnicodeDecodeError:
+            trusted = None  # not ASCII: not a plain value either
+        if trusted is not None:
+            return trusted
     try:
         doc = _parse(raw)
         data = _fields(kind, doc, names)
