@@ -324,7 +324,7 @@ def test_a_reconcile_defers_full_collections_and_restores_the_thresholds(
     reach (only the young ones are collected); the thresholds are restored after, also when
     reconciles overlap in several threads or one fails."""
     reg = Watching(perf_registry)
-    broker = Broker(reg)  # type: ignore[arg-type]
+    broker = Broker(reg)
     broker.manage_serv(Service("web", "perf"))
     desired = [
         Endpoint(f"e{i:04d}", "perf", "web", f"10.0.{i // 256}.{i % 256}", 80) for i in range(300)
