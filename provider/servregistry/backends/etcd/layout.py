@@ -186,13 +186,16 @@ def _endpoint_decode(text: str) -> dict[str, Any] | None:
     }
 
 
-def _trusted_endpoint(text: str, names: dict[str, str] | None) -> Endpoint | None:
+def _trusted_endpoint(
+    text: str, names: dict[str, str] | None, key_name: str | None = None
+) -> Endpoint | None:
     """The endpoint a value matched by ``_ENDPOINT_TEXT`` holds, built without running the
     model's rules again (:meth:`Endpoint.trusted`), or None when the general path must read
     it. The match itself proves the rules ``Endpoint.stored`` applies: every scalar is plain
     ASCII without NUL (storable) and not empty, the metadata is a map of such strings; the
-    port is checked here (0..65535), and the names against the key's (``names``) as
-    :func:`_fields` does; any difference goes to the general path, which says why."""
+    port is checked here (0..65535), and the names against the key's (``names``, and
+    ``key_name`` as its name) as :func:`_fields` does; any difference goes to the general
+    path, which says why."""
     found = _ENDPOINT_TEXT.fullmatch(text)
     if found is None:
         return None
@@ -200,6 +203,10 @@ def _trusted_endpoint(text: str, names: dict[str, str] | None) -> Endpoint | Non
     port = _port(port_text)
     if port is None:
         return None
+    if key_name is not None:
+        if key_name != name:
+            return None
+        name = key_name
     if names is not None:
         # the key's strings are the ones kept (one copy per service, not per endpoint)
         expected = names.get("name", name), names.get("serv_name", serv), names.get("ns_name", ns)
@@ -286,23 +293,30 @@ def names_of(prefix: str, key: str) -> dict[str, str] | None:
 
 
 def decode(
-    kind: type[RegistryObject], raw: bytes, names: dict[str, str] | None = None
+    kind: type[RegistryObject],
+    raw: bytes,
+    names: dict[str, str] | None = None,
+    *,
+    name: str | None = None,
 ) -> RegistryObject:
     """Read a stored value as a ``kind``, as it is stored (``kind.stored``: an empty or
     hostname address is kept). Every scalar is read as a string (``1.10`` stays ``"1.10"``).
 
-    ``names`` are the names the value's key carries; a value naming itself otherwise does not
-    fit. A value that does not fit the model (not YAML, not a mapping, an unknown field, nested
-    or non-string metadata, a port that is not a number in range, ...) gives a placeholder
-    ``kind.stored(names, unreadable=reason)``: foreign by construction, never changed.
+    ``names`` are the names the value's key carries (with ``name`` as its ``"name"`` when
+    given); a value naming itself otherwise does not fit. A value that does not fit the model
+    (not YAML, not a mapping, an unknown field, nested or non-string metadata, a port that is
+    not a number in range, ...) gives a placeholder ``kind.stored(names, unreadable=reason)``:
+    foreign by construction, never changed.
     """
     if kind is Endpoint and raw.startswith(b"name: "):
         try:
-            trusted = _trusted_endpoint(raw.decode("ascii"), names)
+            trusted = _trusted_endpoint(raw.decode("ascii"), names, name)
         except UnicodeDecodeError:
             trusted = None  # not ASCII: not a plain value either
         if trusted is not None:
             return trusted
+    if name is not None:
+        names = {**(names or {}), "name": name}
     try:
         doc = _parse(raw)
         data = _fields(kind, doc, names)
