@@ -111,7 +111,8 @@ class Broker:
 
     def owns(self, obj: RegistryObject) -> bool:
         """Whether ``obj`` carries our owner pair (and our stack pair, when one is set)."""
-        return all(obj.has(mark) for mark in self._marks)
+        metadata = obj.metadata
+        return all(metadata.get(mark.key) == mark.value for mark in self._marks)
 
     def holder_of(self, obj: RegistryObject) -> str | None:
         """The value of ``obj``'s holder pair (``None`` without one, or without a holder key)."""
@@ -360,7 +361,8 @@ class Broker:
         for index, endp in enumerate(endpoints):
             if endp is None:
                 raise errors.EndpointNotProvidedError(field=f"endpoints[{index}]")
-            _require_type(endp, Endpoint, f"endpoints[{index}]")
+            if not isinstance(endp, Endpoint):
+                _require_type(endp, Endpoint, f"endpoints[{index}]")
             if not endp.name:
                 raise errors.EndpointNameNotProvidedError(field=f"endpoints[{index}].name")
             if not reserved.isdisjoint(endp.metadata):

@@ -50,6 +50,22 @@ class _Frozen(BaseModel):
             super().__init__(**data)
         except ValidationError as exc:
             raise _to_invalid_input(type(self), exc) from exc
+        _share_fields_set(self)
+
+
+#: one set of field names per model and combination, held by every object built with it
+_FIELDS_SETS: dict[tuple[type[BaseModel], frozenset[str]], set[str]] = {}
+
+
+def _share_fields_set(obj: BaseModel) -> None:
+    """Let ``obj`` hold the set of explicitly given field names that earlier objects of its
+    model built the same way hold (pydantic keeps one set per object, about 0.7 KiB for an
+    endpoint: more than its fields). Safe because nothing changes such a set in place: a frozen
+    model refuses assignments, and pydantic copies the set before adding to it in a copy."""
+    fields = obj.__pydantic_fields_set__
+    shared = _FIELDS_SETS.setdefault((type(obj), frozenset(fields)), fields)
+    if shared is not fields:
+        object.__setattr__(obj, "__pydantic_fields_set__", shared)
 
 
 def _to_invalid_input(model: type[_Frozen], exc: ValidationError) -> errors.InvalidInputError:
@@ -188,6 +204,7 @@ class _Named(_Frozen):
             raise _to_invalid_input(cls, exc) from exc
         finally:
             _READING_STORED.reset(token)
+        _share_fields_set(obj)
         return obj
 
     @field_validator("name", "ns_name", "serv_name", "address", mode="before", check_fields=False)
@@ -321,15 +338,16 @@ class Endpoint(_Named):
                 "port": port,
             },
         )
-        # every field is set, as with ``stored``; one set shared by all such endpoints (pydantic
-        # copies it before adding to it, and a frozen model never does)
+        # every field is given, as with ``stored`` (see _share_fields_set)
         _set(obj, "__pydantic_fields_set__", _ENDPOINT_FIELDS)
         _set(obj, "__pydantic_extra__", None)
         _set(obj, "__pydantic_private__", None)
         return obj
 
 
-_ENDPOINT_FIELDS = set(Endpoint.model_fields)
+_ENDPOINT_FIELDS = _FIELDS_SETS.setdefault(
+    (Endpoint, frozenset(Endpoint.model_fields)), set(Endpoint.model_fields)
+)
 
 
 class _SharedMetadata(dict[str, str]):

@@ -107,10 +107,17 @@ def test_a_trusted_endpoint_is_the_stored_endpoint_by_example(fields: tuple[Any,
     assert_same(Endpoint.trusted(*fields), checked)
 
 
-def test_copies_of_trusted_endpoints_do_not_share_what_they_change() -> None:
-    """Trusted endpoints share one set of field names; a copy with changes gets its own."""
-    one = Endpoint.trusted("a", "n", "s", "10.0.0.1", 80, shared_metadata({"k": "v"}))
-    two = Endpoint.trusted("b", "n", "s", "10.0.0.2", 80, shared_metadata({"k": "v"}))
+@pytest.mark.parametrize("trusted", [True, False])
+def test_copies_of_endpoints_do_not_share_what_they_change(trusted: bool) -> None:
+    """Endpoints built the same way share one set of field names (trusted or validated); a
+    copy with changes gets its own."""
+    if trusted:
+        one = Endpoint.trusted("a", "n", "s", "10.0.0.1", 80, shared_metadata({"k": "v"}))
+        two = Endpoint.trusted("b", "n", "s", "10.0.0.2", 80, shared_metadata({"k": "v"}))
+    else:
+        one = Endpoint("a", "n", "s", "10.0.0.1", 80, {"k": "v"})
+        two = Endpoint("b", "n", "s", "10.0.0.2", 80, {"k": "v"})
+    assert one.__pydantic_fields_set__ is two.__pydantic_fields_set__
     before = set(two.model_fields_set)
     moved = one.model_copy(update={"port": 81, "metadata": {"k": "w"}})
     assert (moved.port, moved.metadata, one.port, one.metadata) == (81, {"k": "w"}, 80, {"k": "v"})

@@ -325,7 +325,7 @@ class EtcdRegistry(BaseRegistry):
         chars = (
             len(obj.name) + len(getattr(obj, "ns_name", "")) + len(getattr(obj, "serv_name", ""))
         )
-        chars += sum(len(k) + len(v) for k, v in obj.metadata.items())
+        chars += sum(map(len, obj.metadata)) + sum(map(len, obj.metadata.values()))
         rough = 256 + 10 * chars + 16 * len(obj.metadata)
         if rough > MAX_VALUE_BYTES and len(layout.encode(obj)) > MAX_VALUE_BYTES:
             kind = type(obj).__name__.lower()
