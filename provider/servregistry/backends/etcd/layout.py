@@ -151,13 +151,25 @@ _ENDPOINT_TEXT = re.compile(
 _PAIR = re.compile(rf"\n    ({_P}): ({_P})")
 
 
-@functools.lru_cache(maxsize=4096)
+#: metadata blocks longer than this are parsed each time, not kept (the cache stays small)
+_SHARED_BLOCK_CHARS = 1024
+
+
 def _metadata_block(block: str) -> dict[str, str]:
     """The metadata of an endpoint value matched by ``_ENDPOINT_TEXT`` (``block``: `` {}`` or
-    its ``\n    key: value`` lines). Every endpoint of a service repeats a few blocks (the owner
-    pair, a zone), so each distinct block is parsed once and its map shared, read-only."""
+    its ``\n    key: value`` lines), read-only. Every endpoint of a service repeats a few
+    blocks (the owner pair, a zone), so each distinct block is parsed once and its map shared."""
+    if len(block) > _SHARED_BLOCK_CHARS:
+        return _parse_block(block)
+    return _shared_block(block)
+
+
+def _parse_block(block: str) -> dict[str, str]:
     pairs = {} if block == " {}" else dict(_PAIR.findall(block))
     return shared_metadata({sys.intern(k): sys.intern(v) for k, v in pairs.items()})
+
+
+_shared_block = functools.lru_cache(maxsize=4096)(_parse_block)
 
 
 @functools.lru_cache(maxsize=65536)
