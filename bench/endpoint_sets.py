@@ -2,6 +2,7 @@
 
     python -m bench.endpoint_sets [--sizes 1000,10000[,100000]] [--repeat 3] [--etcd HOST:PORT]
                                   [--scenarios "from empty,no-op,10% changed,shrink to empty"]
+                                  [--ways seed,ours,floor,read]
 
 One table: N x scenario x way. Scenarios, each from a state prepared beforehand (by this
 process, with our Broker):
@@ -268,15 +269,19 @@ def measure(target: str, way: str, scenario: str, n: int, repeat: int) -> dict[s
     }
 
 
-def _cell_text(result: dict[str, Any]) -> str:
+def _cell_text(result: dict[str, Any] | None) -> str:
+    if result is None:
+        return "not run"
     return (
         f"{_ms(result['seconds'])}, CPU {_ms(result['cpu'])} ({result['calls']} RT, "
         f"{result['peak_kib'] / 1024:.0f} MiB, GC ≤{result['gc_max'] * 1000:.1f} ms)"
     )
 
 
-def _ratio(a: dict[str, Any], b: dict[str, Any]) -> str:
+def _ratio(a: dict[str, Any] | None, b: dict[str, Any] | None) -> str:
     """Wall time and CPU time of ``a`` over ``b``."""
+    if a is None or b is None:
+        return "n/a"
     return f"{a['seconds'] / b['seconds']:.2f}x (CPU {a['cpu'] / b['cpu']:.2f}x)"
 
 
@@ -284,7 +289,7 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:,.0f} ms" if seconds < 10 else f"{seconds:,.1f} s"
 
 
-def table(target: str, sizes: list[int], repeat: int, scenarios: list[str]) -> str:
+def table(target: str, sizes: list[int], repeat: int, scenarios: list[str], ways: list[str]) -> str:
     rows = [
         "| N | scenario | seed's algorithm | ours | floor | seed / ours | ours / floor "
         "| ours / bare read | ours: RSS per endpoint (beyond the input) | full GC after |",
@@ -292,20 +297,32 @@ def table(target: str, sizes: list[int], repeat: int, scenarios: list[str]) -> s
     ]
     for n in sizes:
         for scenario in scenarios:
-            ways = WAYS if scenario == "no-op" else WAYS[:3]
-            res = {way: measure(target, way, scenario, n, repeat) for way in ways}
-            seed, ours, floor = res["seed"], res["ours"], res["floor"]
-            per_endpoint = ours["peak_kib"] * 1024 / max(n, 1)
-            beyond = (ours["peak_kib"] - ours["input_kib"]) * 1024 / max(n, 1)
-            read = _ratio(ours, res["read"]) if "read" in res else "n/a"
+            run = [w for w in ways if w != "read" or scenario == "no-op"]
+            res = {way: measure(target, way, scenario, n, repeat) for way in run}
+            seed, ours, floor = (res.get(way) for way in ("seed", "ours", "floor"))
             rows.append(
                 f"| {n:,} | {scenario} | {_cell_text(seed)} | {_cell_text(ours)} "
-                f"| {_cell_text(floor)} | {seed['seconds'] / ours['seconds']:.1f}x "
-                f"| {_ratio(ours, floor)} | {read} | {per_endpoint:,.0f} B ({beyond:,.0f} B) "
-                f"| {ours['gc_after'] * 1000:.0f} ms |"
+                f"| {_cell_text(floor)} | {_speedup(seed, ours)} | {_ratio(ours, floor)} "
+                f"| {_ratio(ours, res.get('read'))} | {_memory(ours, n)} | {_gc_after(ours)} |"
             )
             print(rows[-1], file=sys.stderr, flush=True)
     return "\n".join(rows)
+
+
+def _speedup(seed: dict[str, Any] | None, ours: dict[str, Any] | None) -> str:
+    return "n/a" if seed is None or ours is None else f"{seed['seconds'] / ours['seconds']:.1f}x"
+
+
+def _memory(ours: dict[str, Any] | None, n: int) -> str:
+    if ours is None:
+        return "n/a"
+    per_endpoint = ours["peak_kib"] * 1024 / max(n, 1)
+    beyond = (ours["peak_kib"] - ours["input_kib"]) * 1024 / max(n, 1)
+    return f"{per_endpoint:,.0f} B ({beyond:,.0f} B)"
+
+
+def _gc_after(ours: dict[str, Any] | None) -> str:
+    return "n/a" if ours is None else f"{ours['gc_after'] * 1000:.0f} ms"
 
 
 def main() -> None:
@@ -314,7 +331,14 @@ def main() -> None:
     parser.add_argument("--etcd", help="HOST:PORT of a running etcd (default: start one)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument(
-        "--scenarios", default=",".join(SCENARIOS), help="a comma-separated subset of: %(default)s"
+        "--scenarios",
+        default=",".join(SCENARIOS),
+        help="a comma-separated subset of: %(default)s",
+    )
+    parser.add_argument(
+        "--ways",
+        default=",".join(WAYS),
+        help="a comma-separated subset of: %(default)s",
     )
     parser.add_argument("--cell", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -327,15 +351,19 @@ def main() -> None:
     unknown = sorted(set(scenarios) - set(SCENARIOS))
     if unknown:
         parser.error(f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(SCENARIOS)}")
+    ways = args.ways.split(",")
+    unknown = sorted(set(ways) - set(WAYS))
+    if unknown:
+        parser.error(f"unknown way(s) {', '.join(unknown)}; known: {', '.join(WAYS)}")
     if args.etcd:
-        print(table(args.etcd, sizes, args.repeat, scenarios))
+        print(table(args.etcd, sizes, args.repeat, scenarios, ways))
         return
     from servregistry.emulators.etcd import EtcdServer
 
     with tempfile.TemporaryDirectory() as tmp:
         server = EtcdServer(Path(tmp))
         try:
-            print(table(server.client_url, sizes, args.repeat, scenarios))
+            print(table(server.client_url, sizes, args.repeat, scenarios, ways))
         finally:
             server.stop()
 
