@@ -3,7 +3,10 @@
 They validate on construction and are frozen: the library never mutates a caller's object, it
 derives new ones with :meth:`pydantic.BaseModel.model_copy`. A bad field raises
 :class:`~servregistry.errors.InvalidInputError` (a ``ValueError``) naming the field and the rule;
-an empty name raises the seed's specific ``*NameNotProvidedError``.
+an empty name raises the seed's specific ``*NameNotProvidedError``. Thousands of endpoints at a
+time are cheap to hold: ``Endpoint.trusted`` builds one from fields already proven to satisfy the
+rules (what a backend's reader matched, what the Broker validated), and ``shared_metadata`` lets
+many objects hold one read-only metadata map.
 """
 
 from __future__ import annotations

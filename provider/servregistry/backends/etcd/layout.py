@@ -86,7 +86,6 @@ _PLAIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:/-]*")
 _RESOLVER = yaml.resolver.Resolver()
 
 
-@functools.lru_cache(maxsize=65536)
 def _plain(text: str) -> bool:
     """Whether YAML writes ``text`` as a plain scalar that reads back as this string."""
     if _PLAIN.fullmatch(text) is None or text.endswith(":"):
@@ -98,15 +97,26 @@ def _plain(text: str) -> bool:
     return not any(regexp.match(text) for _tag, regexp in candidates)
 
 
-@functools.lru_cache(maxsize=65536)
+#: texts longer than this are not kept in the caches below (a metadata value may be 1 MiB)
+_CACHED_CHARS = 1024
+
+
 def _scalar(text: str) -> str | None:
     """``text`` as YAML writes it when that is simple: plain, or single-quoted when plain it
-    would read back as another type (``'100'``, ``'yes'``); None otherwise."""
+    would read back as another type (``'100'``, ``'yes'``); None otherwise. Kept for short
+    texts: a set of endpoints repeats its names' parts and its metadata."""
+    return _scalar_of(text) if len(text) > _CACHED_CHARS else _cached_scalar(text)
+
+
+def _scalar_of(text: str) -> str | None:
     if _plain(text):
         return text
     if _PLAIN.fullmatch(text) is not None and not text.endswith(":"):
         return f"'{text}'"
     return None
+
+
+_cached_scalar = functools.lru_cache(maxsize=65536)(_scalar_of)
 
 
 def _unscalar(text: str) -> str | None:
@@ -151,15 +161,11 @@ _ENDPOINT_TEXT = re.compile(
 _PAIR = re.compile(rf"\n    ({_P}): ({_P})")
 
 
-#: metadata blocks longer than this are parsed each time, not kept (the cache stays small)
-_SHARED_BLOCK_CHARS = 1024
-
-
 def _metadata_block(block: str) -> dict[str, str]:
     """The metadata of an endpoint value matched by ``_ENDPOINT_TEXT`` (``block``: `` {}`` or
     its ``\n    key: value`` lines), read-only. Every endpoint of a service repeats a few
     blocks (the owner pair, a zone), so each distinct block is parsed once and its map shared."""
-    if len(block) > _SHARED_BLOCK_CHARS:
+    if len(block) > _CACHED_CHARS:
         return _parse_block(block)
     return _shared_block(block)
 
