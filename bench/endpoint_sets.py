@@ -2,6 +2,7 @@
 
     python -m bench.endpoint_sets [--sizes 1000,10000[,100000]] [--repeat 3] [--etcd HOST:PORT]
                                   [--scenarios "from empty,no-op,10% changed,shrink to empty"]
+                                  [--ways seed,ours,floor,read]
 
 One table: N x scenario x way. Scenarios, each from a state prepared beforehand (by this
 process, with our Broker):
@@ -21,16 +22,21 @@ Ways:
   transactions of at most 128 operations, 4 in flight);
 * **floor**: what any reconciler must do at least, with bare client calls: one paged range read
   of the endpoint prefix with values, the desired values encoded and compared byte for byte,
-  then unguarded puts/deletes of exactly the changed keys in 128-op transactions, one at a time.
+  then unguarded puts/deletes of exactly the changed keys in 128-op transactions, one at a time;
+* **read** (no-op only): the bare paged range read of the endpoint prefix with values, each
+  key and value taken into Python, and nothing else: what a no-op cannot do without.
 
 Each cell runs in a fresh process that imports everything, connects, builds the desired list
 (the caller's input) and then runs the reconcile once with a fresh registry object, as the
-provider does on every ``pulumi up``. It reports wall time, etcd round trips, the peak RSS above
-that process's RSS after imports and connecting (``VmHWM - VmRSS``), and the longest
-garbage-collection pause during the reconcile (``gc.callbacks``; the CPU time of the collection,
-so that a busy machine's scheduling is not counted as collector work). Times are medians of
-``--repeat`` processes; RSS and GC pause are the largest seen. Without ``--etcd`` a private etcd
-is started on a free loopback port (Debian's ``etcd-server``).
+provider does on every ``pulumi up``. It reports wall time and the process's CPU time (all
+threads; on a busy machine the steadier figure), etcd round trips, the peak RSS above that
+process's RSS after imports and connecting (``VmHWM - VmRSS``; it includes the caller's input
+list, whose own RSS is measured too), the longest garbage-collection pause during the reconcile
+(``gc.callbacks``; the CPU time of the collection, so that a busy machine's scheduling is not
+counted as collector work), and how long a full collection takes right after it (the work a
+reconcile leaves to the collector). Times are medians of ``--repeat`` processes; RSS and GC
+pauses are the largest seen. Without ``--etcd`` a private etcd is started on a free loopback port
+(Debian's ``etcd-server``).
 """
 
 from __future__ import annotations
@@ -54,7 +60,7 @@ from servregistry.backends.etcd import EtcdRegistry, layout
 
 MAX_OPS = 128
 SCENARIOS = ("from empty", "no-op", "10% changed", "shrink to empty")
-WAYS = ("seed", "ours", "floor")
+WAYS = ("seed", "ours", "floor", "read")
 NS, SERV = "bench", "web"
 
 
@@ -159,10 +165,18 @@ def run_floor(reg: EtcdRegistry, desired: list[Endpoint]) -> None:
         client.transaction(compare=[], success=ops[start : start + MAX_OPS], failure=[])
 
 
+def run_read(reg: EtcdRegistry, _desired: list[Endpoint]) -> None:
+    """The bare paged range read of the endpoint prefix, keys and values taken into Python."""
+    _revision, kvs = reg.client.scan(layout.serv_key(reg.prefix, NS, SERV) + "/endpoints/")
+    current = {kv.key: kv.value for kv in kvs}
+    assert len(current) == len(kvs)
+
+
 RUNS: dict[str, Callable[[EtcdRegistry, list[Endpoint]], None]] = {
     "seed": run_seed,
     "ours": run_broker,
     "floor": run_floor,
+    "read": run_read,
 }
 
 
@@ -183,6 +197,7 @@ def cell(target: str, prefix: str, way: str, scenario: str, n: int) -> dict[str,
     counter = Counting(reg.client)
     reg._client = counter  # bench-only: count the round trips
     desired = desired_of(scenario, n)
+    input_kib = _status("VmRSS") - rss_after_imports
     pauses: list[float] = []
     started_gc: list[float] = []
 
@@ -193,20 +208,26 @@ def cell(target: str, prefix: str, way: str, scenario: str, n: int) -> dict[str,
             pauses.append(time.thread_time() - started_gc.pop())
 
     gc.callbacks.append(on_gc)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     RUNS[way](reg, desired)
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     gc.callbacks.remove(on_gc)
     peak = _status("VmHWM") - rss_after_imports
     calls = counter.calls
+    collected = time.thread_time()
+    gc.collect()
+    full_after = time.thread_time() - collected
     stored = {e.name: e.metadata.get("version") for e in reg.list_endp(NS, SERV)}
     assert stored == {e.name: e.metadata.get("version") for e in desired}, "reconcile diverged"
     return {
         "seconds": seconds,
+        "cpu": cpu,
         "calls": calls,
         "peak_kib": peak,
+        "input_kib": input_kib,
         "gc_max": max(pauses, default=0.0),
         "gc_total": sum(pauses),
+        "gc_after": full_after,
     }
 
 
@@ -239,41 +260,69 @@ def measure(target: str, way: str, scenario: str, n: int, repeat: int) -> dict[s
         runs.append(json.loads(out.strip().splitlines()[-1]))
     return {
         "seconds": statistics.median(r["seconds"] for r in runs),
+        "cpu": statistics.median(r["cpu"] for r in runs),
         "calls": runs[0]["calls"],
         "peak_kib": max(r["peak_kib"] for r in runs),
+        "input_kib": min(r["input_kib"] for r in runs),
         "gc_max": max(r["gc_max"] for r in runs),
+        "gc_after": max(r["gc_after"] for r in runs),
     }
 
 
-def _cell_text(result: dict[str, Any]) -> str:
+def _cell_text(result: dict[str, Any] | None) -> str:
+    if result is None:
+        return "not run"
     return (
-        f"{_ms(result['seconds'])} ({result['calls']} RT, {result['peak_kib'] / 1024:.0f} MiB, "
-        f"GC ≤{result['gc_max'] * 1000:.1f} ms)"
+        f"{_ms(result['seconds'])}, CPU {_ms(result['cpu'])} ({result['calls']} RT, "
+        f"{result['peak_kib'] / 1024:.0f} MiB, GC ≤{result['gc_max'] * 1000:.1f} ms)"
     )
+
+
+def _ratio(a: dict[str, Any] | None, b: dict[str, Any] | None) -> str:
+    """Wall time and CPU time of ``a`` over ``b``."""
+    if a is None or b is None:
+        return "n/a"
+    return f"{a['seconds'] / b['seconds']:.2f}x (CPU {a['cpu'] / b['cpu']:.2f}x)"
 
 
 def _ms(seconds: float) -> str:
     return f"{seconds * 1000:,.0f} ms" if seconds < 10 else f"{seconds:,.1f} s"
 
 
-def table(target: str, sizes: list[int], repeat: int, scenarios: list[str]) -> str:
+def table(target: str, sizes: list[int], repeat: int, scenarios: list[str], ways: list[str]) -> str:
     rows = [
         "| N | scenario | seed's algorithm | ours | floor | seed / ours | ours / floor "
-        "| ours: RSS per endpoint |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|",
+        "| ours / bare read | ours: RSS per endpoint (beyond the input) | full GC after |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for n in sizes:
         for scenario in scenarios:
-            res = {way: measure(target, way, scenario, n, repeat) for way in WAYS}
-            seed, ours, floor = res["seed"], res["ours"], res["floor"]
-            per_endpoint = ours["peak_kib"] * 1024 / max(n, 1)
+            run = [w for w in ways if w != "read" or scenario == "no-op"]
+            res = {way: measure(target, way, scenario, n, repeat) for way in run}
+            seed, ours, floor = (res.get(way) for way in ("seed", "ours", "floor"))
             rows.append(
                 f"| {n:,} | {scenario} | {_cell_text(seed)} | {_cell_text(ours)} "
-                f"| {_cell_text(floor)} | {seed['seconds'] / ours['seconds']:.1f}x "
-                f"| {ours['seconds'] / floor['seconds']:.2f}x | {per_endpoint:,.0f} B |"
+                f"| {_cell_text(floor)} | {_speedup(seed, ours)} | {_ratio(ours, floor)} "
+                f"| {_ratio(ours, res.get('read'))} | {_memory(ours, n)} | {_gc_after(ours)} |"
             )
             print(rows[-1], file=sys.stderr, flush=True)
     return "\n".join(rows)
+
+
+def _speedup(seed: dict[str, Any] | None, ours: dict[str, Any] | None) -> str:
+    return "n/a" if seed is None or ours is None else f"{seed['seconds'] / ours['seconds']:.1f}x"
+
+
+def _memory(ours: dict[str, Any] | None, n: int) -> str:
+    if ours is None:
+        return "n/a"
+    per_endpoint = ours["peak_kib"] * 1024 / max(n, 1)
+    beyond = (ours["peak_kib"] - ours["input_kib"]) * 1024 / max(n, 1)
+    return f"{per_endpoint:,.0f} B ({beyond:,.0f} B)"
+
+
+def _gc_after(ours: dict[str, Any] | None) -> str:
+    return "n/a" if ours is None else f"{ours['gc_after'] * 1000:.0f} ms"
 
 
 def main() -> None:
@@ -282,7 +331,14 @@ def main() -> None:
     parser.add_argument("--etcd", help="HOST:PORT of a running etcd (default: start one)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument(
-        "--scenarios", default=",".join(SCENARIOS), help="a comma-separated subset of: %(default)s"
+        "--scenarios",
+        default=",".join(SCENARIOS),
+        help="a comma-separated subset of: %(default)s",
+    )
+    parser.add_argument(
+        "--ways",
+        default=",".join(WAYS),
+        help="a comma-separated subset of: %(default)s",
     )
     parser.add_argument("--cell", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -295,15 +351,19 @@ def main() -> None:
     unknown = sorted(set(scenarios) - set(SCENARIOS))
     if unknown:
         parser.error(f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(SCENARIOS)}")
+    ways = args.ways.split(",")
+    unknown = sorted(set(ways) - set(WAYS))
+    if unknown:
+        parser.error(f"unknown way(s) {', '.join(unknown)}; known: {', '.join(WAYS)}")
     if args.etcd:
-        print(table(args.etcd, sizes, args.repeat, scenarios))
+        print(table(args.etcd, sizes, args.repeat, scenarios, ways))
         return
     from servregistry.emulators.etcd import EtcdServer
 
     with tempfile.TemporaryDirectory() as tmp:
         server = EtcdServer(Path(tmp))
         try:
-            print(table(server.client_url, sizes, args.repeat, scenarios))
+            print(table(server.client_url, sizes, args.repeat, scenarios, ways))
         finally:
             server.stop()
 

@@ -3,7 +3,10 @@
 They validate on construction and are frozen: the library never mutates a caller's object, it
 derives new ones with :meth:`pydantic.BaseModel.model_copy`. A bad field raises
 :class:`~servregistry.errors.InvalidInputError` (a ``ValueError``) naming the field and the rule;
-an empty name raises the seed's specific ``*NameNotProvidedError``.
+an empty name raises the seed's specific ``*NameNotProvidedError``. Thousands of endpoints at a
+time are cheap to hold: ``Endpoint.trusted`` builds one from fields already proven to satisfy the
+rules (what a backend's reader matched, what the Broker validated), and ``shared_metadata`` lets
+many objects hold one read-only metadata map.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import hashlib
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -29,6 +32,7 @@ __all__ = [
     "endpoint_name",
     "refuse_reserved_keys",
     "require_name",
+    "shared_metadata",
     "unstorable",
 ]
 
@@ -49,6 +53,22 @@ class _Frozen(BaseModel):
             super().__init__(**data)
         except ValidationError as exc:
             raise _to_invalid_input(type(self), exc) from exc
+        _share_fields_set(self)
+
+
+#: one set of field names per model and combination, held by every object built with it
+_FIELDS_SETS: dict[tuple[type[BaseModel], frozenset[str]], set[str]] = {}
+
+
+def _share_fields_set(obj: BaseModel) -> None:
+    """Let ``obj`` hold the set of explicitly given field names that earlier objects of its
+    model built the same way hold (pydantic keeps one set per object, about 0.7 KiB for an
+    endpoint: more than its fields). Safe because nothing changes such a set in place: a frozen
+    model refuses assignments, and pydantic copies the set before adding to it in a copy."""
+    fields = obj.__pydantic_fields_set__
+    shared = _FIELDS_SETS.setdefault((type(obj), frozenset(fields)), fields)
+    if shared is not fields:
+        object.__setattr__(obj, "__pydantic_fields_set__", shared)
 
 
 def _to_invalid_input(model: type[_Frozen], exc: ValidationError) -> errors.InvalidInputError:
@@ -187,6 +207,7 @@ class _Named(_Frozen):
             raise _to_invalid_input(cls, exc) from exc
         finally:
             _READING_STORED.reset(token)
+        _share_fields_set(obj)
         return obj
 
     @field_validator("name", "ns_name", "serv_name", "address", mode="before", check_fields=False)
@@ -281,6 +302,107 @@ class Endpoint(_Named):
     def ip_version(self) -> int:
         """4 or 6."""
         return _ip_version(self.address)
+
+    @classmethod
+    def trusted(
+        cls,
+        name: str,
+        ns_name: str,
+        serv_name: str,
+        address: str,
+        port: int,
+        metadata: Metadata,
+        unreadable: str = "",
+    ) -> Endpoint:
+        """An endpoint built from fields its caller has already proven to satisfy every rule
+        :meth:`stored` applies, without running them again: names non-empty, every string
+        storable (see :func:`unstorable`), ``port`` an ``int`` in 0..65535, ``metadata`` a
+        ``dict`` of strings. The result equals what :meth:`stored` builds from the same
+        fields (``tests/core/test_model_fast.py`` compares the two); it exists because an
+        endpoint set is read and compared thousands of endpoints at a time, and running the
+        rules again on values that were just proven costs most of a cold read.
+
+        Its callers: the etcd layout's reader, for values its one-pattern parser matched
+        (plain ASCII scalars, a port of at most five digits), and the Broker, for an endpoint
+        it validated, moved under a validated service and stamped with validated pairs.
+        """
+        obj = cls.__new__(cls)
+        _set = object.__setattr__
+        _set(
+            obj,
+            "__dict__",
+            {
+                "name": name,
+                "metadata": metadata,
+                "unreadable": unreadable,
+                "ns_name": ns_name,
+                "serv_name": serv_name,
+                "address": address,
+                "port": port,
+            },
+        )
+        # every field is given, as with ``stored`` (see _share_fields_set)
+        _set(obj, "__pydantic_fields_set__", _ENDPOINT_FIELDS)
+        _set(obj, "__pydantic_extra__", None)
+        _set(obj, "__pydantic_private__", None)
+        return obj
+
+
+_ENDPOINT_FIELDS = _FIELDS_SETS.setdefault(
+    (Endpoint, frozenset(Endpoint.model_fields)), set(Endpoint.model_fields)
+)
+
+
+class _SharedMetadata(dict[str, str]):
+    """A metadata map shared by many objects (see :func:`shared_metadata`): read-only, so that
+    changing one object's metadata can never change another's. A copy (``dict(m)``,
+    :func:`copy.copy`, a pickle) is an ordinary ``dict``."""
+
+    __slots__ = ()
+
+    def _refuse(self) -> NoReturn:
+        raise TypeError(
+            "this metadata map is shared by many objects and read-only; copy it first: "
+            "dict(obj.metadata)"
+        )
+
+    def __setitem__(self, key: str, value: str) -> NoReturn:
+        self._refuse()
+
+    def __delitem__(self, key: str) -> NoReturn:
+        self._refuse()
+
+    def __ior__(self, other: Any) -> NoReturn:  # type: ignore[misc]
+        self._refuse()
+
+    def clear(self) -> NoReturn:
+        self._refuse()
+
+    def pop(self, *args: Any) -> NoReturn:
+        self._refuse()
+
+    def popitem(self) -> NoReturn:
+        self._refuse()
+
+    def setdefault(self, *args: Any) -> NoReturn:
+        self._refuse()
+
+    def update(self, *args: Any, **kwargs: Any) -> NoReturn:
+        self._refuse()
+
+    def copy(self) -> dict[str, str]:
+        return dict(self)
+
+    def __reduce__(self) -> tuple[type[dict[str, str]], tuple[dict[str, str]]]:
+        return dict, (dict(self),)
+
+
+def shared_metadata(pairs: Mapping[str, str]) -> dict[str, str]:
+    """``pairs`` as a read-only ``dict`` that many objects can hold at once: thousands of
+    endpoints of one service carry the same few metadata maps (the owner and stack pairs, a
+    zone), and one map per distinct content is kept instead of one per endpoint. Only for
+    pairs already validated (see :meth:`Endpoint.trusted`)."""
+    return pairs if type(pairs) is _SharedMetadata else _SharedMetadata(pairs)
 
 
 @functools.lru_cache(maxsize=65536)

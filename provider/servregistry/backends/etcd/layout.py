@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from servregistry import errors
-from servregistry.model import Endpoint, Namespace, RegistryObject, Service
+from servregistry.model import Endpoint, Namespace, RegistryObject, Service, shared_metadata
 
 
 def ns_key(prefix: str, ns: str) -> str:
@@ -86,7 +86,6 @@ _PLAIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:/-]*")
 _RESOLVER = yaml.resolver.Resolver()
 
 
-@functools.lru_cache(maxsize=65536)
 def _plain(text: str) -> bool:
     """Whether YAML writes ``text`` as a plain scalar that reads back as this string."""
     if _PLAIN.fullmatch(text) is None or text.endswith(":"):
@@ -98,15 +97,26 @@ def _plain(text: str) -> bool:
     return not any(regexp.match(text) for _tag, regexp in candidates)
 
 
-@functools.lru_cache(maxsize=65536)
+#: texts longer than this are not kept in the caches below (a metadata value may be 1 MiB)
+_CACHED_CHARS = 1024
+
+
 def _scalar(text: str) -> str | None:
     """``text`` as YAML writes it when that is simple: plain, or single-quoted when plain it
-    would read back as another type (``'100'``, ``'yes'``); None otherwise."""
+    would read back as another type (``'100'``, ``'yes'``); None otherwise. Kept for short
+    texts: a set of endpoints repeats its names' parts and its metadata."""
+    return _scalar_of(text) if len(text) > _CACHED_CHARS else _cached_scalar(text)
+
+
+def _scalar_of(text: str) -> str | None:
     if _plain(text):
         return text
     if _PLAIN.fullmatch(text) is not None and not text.endswith(":"):
         return f"'{text}'"
     return None
+
+
+_cached_scalar = functools.lru_cache(maxsize=65536)(_scalar_of)
 
 
 def _unscalar(text: str) -> str | None:
@@ -141,34 +151,89 @@ def _fast_encode(doc: dict[str, Any]) -> bytes | None:
 
 
 _S = r"(?:[A-Za-z0-9_][A-Za-z0-9_.:/-]*|'[A-Za-z0-9_][A-Za-z0-9_.:/-]*')"
-#: an endpoint exactly as :func:`_fast_encode` writes it (the usual stored value)
+_P = r"[A-Za-z0-9_][A-Za-z0-9_.:/-]*"
+#: an endpoint exactly as :func:`_fast_encode` writes it with plain scalars only (the usual
+#: stored value; a quoted scalar is left to the line parser)
 _ENDPOINT_TEXT = re.compile(
-    rf"name: ({_S})\nserviceName: ({_S})\nnamespaceName: ({_S})\nmetadata:( \{{\}}|"
-    rf"(?:\n    {_S}: {_S})+)\naddress: ({_S})\nport: ([0-9]+)\n"
+    rf"name: ({_P})\nserviceName: ({_P})\nnamespaceName: ({_P})\nmetadata:( \{{\}}|"
+    rf"(?:\n    {_P}: {_P})+)\naddress: ({_P})\nport: ([0-9]+)\n"
 )
-_PAIR = re.compile(rf"\n    ({_S}): ({_S})")
+_PAIR = re.compile(rf"\n    ({_P}): ({_P})")
+
+
+def _metadata_block(block: str) -> dict[str, str]:
+    """The metadata of an endpoint value matched by ``_ENDPOINT_TEXT`` (``block``: `` {}`` or
+    its ``\n    key: value`` lines), read-only. Every endpoint of a service repeats a few
+    blocks (the owner pair, a zone), so each distinct block is parsed once and its map shared."""
+    if len(block) > _CACHED_CHARS:
+        return _parse_block(block)
+    return _shared_block(block)
+
+
+def _parse_block(block: str) -> dict[str, str]:
+    pairs = {} if block == " {}" else dict(_PAIR.findall(block))
+    return shared_metadata({sys.intern(k): sys.intern(v) for k, v in pairs.items()})
+
+
+_shared_block = functools.lru_cache(maxsize=4096)(_parse_block)
+
+
+@functools.lru_cache(maxsize=65536)
+def _port(text: str) -> int | None:
+    """A port as the one-pattern parser matched it (digits), or None out of 0..65535; one
+    ``int`` per distinct port."""
+    return int(text) if len(text) <= 5 and int(text) <= 65535 else None
 
 
 def _endpoint_decode(text: str) -> dict[str, Any] | None:
-    """One match for an endpoint written as :func:`_fast_encode` writes it (most values);
-    the same document :func:`_fast_decode` parses line by line, or None."""
+    """One match for an endpoint written as :func:`_fast_encode` writes it with plain scalars
+    (most values); the same document :func:`_fast_decode` parses line by line, or None."""
     found = _ENDPOINT_TEXT.fullmatch(text)
     if found is None:
         return None
     name, serv, ns, metadata, address, port = found.groups()
-    pairs = {} if metadata == " {}" else dict(_PAIR.findall(metadata))
-    if any(s[0] == "'" for s in (name, serv, ns, address, *pairs, *pairs.values())):
-        return None  # quoted scalars: the line parser reads them back
     # the texts every endpoint of a service repeats (its parents' names, the owner pair, ...)
     # are kept once, not once per endpoint
     return {
         "name": name,
         "serviceName": sys.intern(serv),
         "namespaceName": sys.intern(ns),
-        "metadata": {sys.intern(k): sys.intern(v) for k, v in pairs.items()},
+        "metadata": _metadata_block(metadata),
         "address": address,
         "port": port,
     }
+
+
+def _trusted_endpoint(
+    text: str, names: dict[str, str] | None, key_name: str | None = None
+) -> Endpoint | None:
+    """The endpoint a value matched by ``_ENDPOINT_TEXT`` holds, built without running the
+    model's rules again (:meth:`Endpoint.trusted`), or None when the general path must read
+    it. The match itself proves the rules ``Endpoint.stored`` applies: every scalar is plain
+    ASCII without NUL (storable) and not empty, the metadata is a map of such strings; the
+    port is checked here (0..65535), and the names against the key's (``names``, and
+    ``key_name`` as its name) as :func:`_fields` does; any difference goes to the general
+    path, which says why."""
+    found = _ENDPOINT_TEXT.fullmatch(text)
+    if found is None:
+        return None
+    name, serv, ns, metadata, address, port_text = found.groups()
+    port = _port(port_text)
+    if port is None:
+        return None
+    if key_name is not None:
+        if key_name != name:
+            return None
+        name = key_name
+    if names is not None:
+        # the key's strings are the ones kept (one copy per service, not per endpoint)
+        expected = names.get("name", name), names.get("serv_name", serv), names.get("ns_name", ns)
+        if expected != (name, serv, ns):
+            return None
+        name, serv, ns = expected
+    else:
+        serv, ns = sys.intern(serv), sys.intern(ns)
+    return Endpoint.trusted(name, ns, serv, address, port, _metadata_block(metadata))
 
 
 def _fast_decode(text: str) -> dict[str, Any] | None:
@@ -246,16 +311,30 @@ def names_of(prefix: str, key: str) -> dict[str, str] | None:
 
 
 def decode(
-    kind: type[RegistryObject], raw: bytes, names: dict[str, str] | None = None
+    kind: type[RegistryObject],
+    raw: bytes,
+    names: dict[str, str] | None = None,
+    *,
+    name: str | None = None,
 ) -> RegistryObject:
     """Read a stored value as a ``kind``, as it is stored (``kind.stored``: an empty or
     hostname address is kept). Every scalar is read as a string (``1.10`` stays ``"1.10"``).
 
-    ``names`` are the names the value's key carries; a value naming itself otherwise does not
-    fit. A value that does not fit the model (not YAML, not a mapping, an unknown field, nested
-    or non-string metadata, a port that is not a number in range, ...) gives a placeholder
-    ``kind.stored(names, unreadable=reason)``: foreign by construction, never changed.
+    ``names`` are the names the value's key carries (with ``name`` as its ``"name"`` when
+    given); a value naming itself otherwise does not fit. A value that does not fit the model
+    (not YAML, not a mapping, an unknown field, nested or non-string metadata, a port that is
+    not a number in range, ...) gives a placeholder ``kind.stored(names, unreadable=reason)``:
+    foreign by construction, never changed.
     """
+    if kind is Endpoint and raw.startswith(b"name: "):
+        try:
+            trusted = _trusted_endpoint(raw.decode("ascii"), names, name)
+        except UnicodeDecodeError:
+            trusted = None  # not ASCII: not a plain value either
+        if trusted is not None:
+            return trusted
+    if name is not None:
+        names = {**(names or {}), "name": name}
     try:
         doc = _parse(raw)
         data = _fields(kind, doc, names)

@@ -28,7 +28,7 @@ import os
 import ssl
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -131,8 +131,11 @@ class _Cache:
 
     def get(self, key: str) -> tuple[int, RegistryObject] | None:
         parent, _, name = key.rpartition("/")
-        group = self._groups.get(parent)
-        return None if group is None else group.get(name)
+        return self.group(parent).get(name)
+
+    def group(self, parent: str) -> Mapping[str, tuple[int, RegistryObject]]:
+        """The entries of the keys directly under ``parent``, by name (to read, not change)."""
+        return self._groups.get(parent) or {}
 
     def revision(self, key: str) -> int | None:
         entry = self.get(key)
@@ -140,12 +143,18 @@ class _Cache:
 
     def put(self, key: str, revision: int, obj: RegistryObject) -> None:
         parent, _, name = key.rpartition("/")
+        self.put_many(parent, {obj.name if obj.name == name else name: (revision, obj)})
+
+    def put_many(self, parent: str, entries: Mapping[str, tuple[int, RegistryObject]]) -> None:
+        """Keep ``entries`` (name → entry) of the keys directly under ``parent``."""
+        if not entries:
+            return
         with self._lock:
             group = self._groups.get(parent)
             if group is None:
                 group = self._groups[parent] = {}
             size = len(group)
-            group[obj.name if obj.name == name else name] = (revision, obj)
+            group.update(entries)
             self._size += len(group) - size
             while self._size > self.limit and len(self._groups) > 1:
                 oldest = next(iter(self._groups))
@@ -316,7 +325,7 @@ class EtcdRegistry(BaseRegistry):
         chars = (
             len(obj.name) + len(getattr(obj, "ns_name", "")) + len(getattr(obj, "serv_name", ""))
         )
-        chars += sum(len(k) + len(v) for k, v in obj.metadata.items())
+        chars += sum(map(len, obj.metadata)) + sum(map(len, obj.metadata.values()))
         rough = 256 + 10 * chars + 16 * len(obj.metadata)
         if rough > MAX_VALUE_BYTES and len(layout.encode(obj)) > MAX_VALUE_BYTES:
             kind = type(obj).__name__.lower()
@@ -349,7 +358,11 @@ class EtcdRegistry(BaseRegistry):
         if value is None or meta is None:
             self._seen(key, None)
             raise errors.NotFoundError(f"{label} not found")
-        obj = self._decode(kind, key, meta.mod_revision, value, names)
+        parent, _, name = key.rpartition("/")
+        fresh: dict[str, tuple[int, RegistryObject]] = {}
+        known = self._cache.group(parent)
+        obj = self._decode(kind, key, name, meta.mod_revision, value, names, known, fresh)
+        self._cache.put_many(parent, fresh)
         assert isinstance(obj, kind)
         return obj
 
@@ -357,27 +370,31 @@ class EtcdRegistry(BaseRegistry):
         self,
         kind: type[RegistryObject],
         key: str,
+        name: str,
         revision: int,
         raw: bytes,
         names: dict[str, str],
-        name: str | None = None,
+        known: Mapping[str, tuple[int, RegistryObject]],
+        fresh: dict[str, tuple[int, RegistryObject]],
     ) -> Any:
-        """Decode a value, reusing the object decoded last time if the key's revision is the
-        same (objects are immutable, and a revision names one version of one key). A value
-        that does not fit the model becomes a placeholder that is neither cached nor
-        remembered, so no guarded write or removal ever counts on it. ``name``, if given, is
-        added to ``names`` (only when the value has to be decoded)."""
-        cached = self._cache.get(key)
+        """Decode the value of ``key`` (named ``name`` in its parent), reusing the object in
+        ``known`` (the cache's entries of the parent) if it is at the same revision (objects are
+        immutable, and a revision names one version of one key); an object decoded anew goes
+        into ``fresh``, for the caller to keep in the cache. A value that does not fit the
+        model becomes a placeholder that is neither cached nor remembered, so no guarded write
+        or removal ever counts on it. ``names`` are the names the key carries besides
+        ``name``."""
+        cached = known.get(name)
         if cached is not None and cached[0] == revision and type(cached[1]) is kind:
             return cached[1]
-        obj = layout.decode(kind, raw, names if name is None else {**names, "name": name})
+        obj = layout.decode(kind, raw, names, name=name)
         if obj.unreadable:
             log.warning(
                 "etcd: %s does not fit the model (%s); it is left alone", key, obj.unreadable
             )
             self._cache.drop(key)
             return obj
-        self._cache.put(key, revision, obj)
+        fresh[obj.name if obj.name == name else name] = (revision, obj)
         return obj
 
     def _list(self, kind: type[_Obj], parent: str, base: str, names: dict[str, str]) -> list[_Obj]:
@@ -392,24 +409,31 @@ class EtcdRegistry(BaseRegistry):
         nested = kind is not Endpoint
         kind_name = kind.__name__.lower()
         cut = len(base)
+        group = base[:-1]  # the cache's group of the objects listed
+        known = self._cache.group(group)
         result: list[_Obj] = []
         orphans: dict[str, int] = {}
         # (key, name, raw value, revision) of each child object's key, for the second read; an
         # endpoint listing decodes page by page, holding one page of raw messages at a time
         objects: list[tuple[str, str, bytes, int]] = []
+        #: one int per revision (a batch of writes gives many keys the same one)
+        revisions: dict[int, int] = {}
         revision = 0
         for at, restart, kvs in self.client.pages(parent, keys_only=nested):
             if restart:
                 revision, result, orphans, objects = at, [], {}, []
+            fresh: dict[str, tuple[int, RegistryObject]] = {}
             for kv in kvs:
                 key = kv.key.decode(errors="replace")
                 name = key[cut:] if key.startswith(base) else ""
                 if name and "/" not in name:
+                    mod = kv.mod_revision
+                    mod = revisions.setdefault(mod, mod)
                     if nested:
-                        objects.append((key, name, kv.value, kv.mod_revision))
+                        objects.append((key, name, kv.value, mod))
                     else:
                         result.append(
-                            self._decode(kind, key, kv.mod_revision, kv.value, names, name)
+                            self._decode(kind, key, name, mod, kv.value, names, known, fresh)
                         )
                     continue
                 top = name.split("/", 1)[0]
@@ -418,17 +442,21 @@ class EtcdRegistry(BaseRegistry):
                     continue
                 stray = f"key {key} is not a {kind_name} of the registry layout"
                 result.append(kind.stored({**names, "name": key}, unreadable=stray))
+            self._cache.put_many(group, fresh)
         if nested:
             # a namespace or service listing needs only the values of the objects themselves,
             # not of everything under them: keys first, then those values at the same revision
             for _key, name, _value, _mod in objects:
                 orphans.pop(name, None)  # keys of the child's own, read when it is listed
             values = self.client.get_many([k.encode() for k, *_ in objects], revision)
+            fresh = {}
             for key, name, _value, _mod in objects:
                 found = values.get(key.encode())
                 if found is None:
                     continue  # deleted since the keys were read
-                result.append(self._decode(kind, key, found.mod_revision, found.value, names, name))
+                mod = found.mod_revision
+                result.append(self._decode(kind, key, name, mod, found.value, names, known, fresh))
+            self._cache.put_many(group, fresh)
         for top, count in orphans.items():
             reason = f"{count} key(s) under {base}{top}/ but no {kind_name} key {base}{top}"
             result.append(kind.stored({**names, "name": top}, unreadable=reason))
