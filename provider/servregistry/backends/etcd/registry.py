@@ -41,6 +41,7 @@ from servregistry.backends.base import (
     BaseRegistry,
     CircuitBreaker,
     check_name,
+    writes_not_in_listing,
 )
 from servregistry.backends.etcd import layout
 from servregistry.backends.etcd.client import (
@@ -693,23 +694,29 @@ class EtcdRegistry(BaseRegistry):
         being as the Broker read it; batches touch distinct keys, so their order does not
         matter. When a batch's guard fails, its endpoints are retried one transaction each, so
         the failures land per endpoint and the rest still applies. Every batch has finished
-        when this returns or raises.
+        when this returns or raises. A write the listing it was computed from does not allow
+        (``changes.current``; see ``writes_not_in_listing``) is not sent.
         """
+        refused = {} if changes.current is None else writes_not_in_listing(changes, changes.current)
         probe = Endpoint("probe", changes.ns_name, changes.serv_name, "127.0.0.1", 0)
         parents = self._parents(probe)
         guard = _guards(parents)
 
         def writes() -> Iterator[_Write]:
             for name in changes.delete:
+                if name in refused:
+                    continue
                 key = layout.endp_key(self.prefix, changes.ns_name, changes.serv_name, name)
                 label = f"endpoint {changes.ns_name}/{changes.serv_name}/{name}"
                 yield self._delete_write(key, label)
             for endp in changes.update:
-                yield self._put_write(endp, update=True, parents=parents)
+                if endp.name not in refused:
+                    yield self._put_write(endp, update=True, parents=parents)
             for endp in changes.create:
-                yield self._put_write(endp, update=False, parents=parents)
+                if endp.name not in refused:
+                    yield self._put_write(endp, update=False, parents=parents)
 
-        failures: dict[str, errors.ServiceRegistryError] = {}
+        failures: dict[str, errors.ServiceRegistryError] = dict(refused)
         batches = _batched(writes(), MAX_TXN_OPS - len(guard))
         breaker = CircuitBreaker()  # once etcd is out of reach, no further batch is sent
         pool = ThreadPoolExecutor(max_workers=PIPELINE_DEPTH)
