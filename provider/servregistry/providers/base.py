@@ -11,6 +11,7 @@ backend's environment; they are never inputs, outputs or pickled.
 from __future__ import annotations
 
 import functools
+import gc
 import logging
 import sys
 import threading
@@ -167,6 +168,9 @@ class RegistryProvider(ResourceProvider):
     def configure(self, req: ConfigureRequest) -> None:
         show_progress()  # configure runs only in the provider process
         reporting.install()
+        # everything imported so far lives as long as the process: keep it out of every later
+        # full garbage collection (a large endpoint set's collection then scans only its own)
+        gc.freeze()
         self._config = {
             key: _text(req.config.get(key))
             for key in (CONFIG_REGISTRY, CONFIG_OWNER_KEY, CONFIG_OWNER_VALUE, CONFIG_ETCD_PASSWORD)
