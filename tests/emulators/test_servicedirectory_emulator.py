@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import grpc
@@ -19,23 +17,6 @@ from google.cloud.servicedirectory_v1.services.registration_service.transports i
     RegistrationServiceGrpcTransport,
 )
 from google.protobuf import field_mask_pb2
-
-
-@pytest.fixture
-def channel(servicedirectory_server: str) -> Iterator[grpc.Channel]:
-    chan = grpc.insecure_channel(servicedirectory_server)
-    yield chan
-    chan.close()
-
-
-@pytest.fixture
-def client(channel: grpc.Channel) -> Any:
-    return sd.RegistrationServiceClient(transport=RegistrationServiceGrpcTransport(channel=channel))
-
-
-@pytest.fixture
-def location() -> str:
-    return f"projects/p-{uuid.uuid4().hex[:8]}/locations/us-central1"
 
 
 @pytest.fixture

@@ -14,16 +14,9 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import grpc
 import pytest
 from google.api_core import exceptions as gexc
 from google.cloud import servicedirectory_v1 as sd
-from google.cloud.servicedirectory_v1.services.lookup_service.transports import (
-    LookupServiceGrpcTransport,
-)
-from google.cloud.servicedirectory_v1.services.registration_service.transports import (
-    RegistrationServiceGrpcTransport,
-)
 from google.protobuf import field_mask_pb2
 
 from servregistry.emulators.servicedirectory import ServiceDirectoryEmulator
@@ -37,32 +30,9 @@ ENDPOINTS = [  # id, address, port, annotations
 
 
 @pytest.fixture
-def channel(servicedirectory_server: str) -> Iterator[grpc.Channel]:
-    chan = grpc.insecure_channel(servicedirectory_server)
-    yield chan
-    chan.close()
-
-
-@pytest.fixture
-def client(channel: grpc.Channel) -> Any:
-    """The official client, over the session emulator's channel."""
-    return sd.RegistrationServiceClient(transport=RegistrationServiceGrpcTransport(channel=channel))
-
-
-@pytest.fixture
-def lookup(channel: grpc.Channel) -> Any:
-    return sd.LookupServiceClient(transport=LookupServiceGrpcTransport(channel=channel))
-
-
-@pytest.fixture
 def emulator(servicedirectory_emulator: ServiceDirectoryEmulator) -> Iterator[Any]:
     yield servicedirectory_emulator
     servicedirectory_emulator.set_quota()
-
-
-@pytest.fixture
-def location() -> str:
-    return f"projects/p-{uuid.uuid4().hex[:8]}/locations/us-central1"
 
 
 @pytest.fixture
