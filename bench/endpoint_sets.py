@@ -86,15 +86,15 @@ class Counting:
 
 
 class SeedStyle:
-    """A registry with its batch path hidden: the Broker falls back to the seed's algorithm,
-    one endpoint at a time through the per-object methods (on etcd, one guarded transaction
-    per endpoint)."""
+    """A registry with its fast paths hidden: the Broker falls back to the seed's algorithm,
+    a full listing decoded, then one endpoint at a time through the per-object methods (on
+    etcd, one guarded transaction per endpoint)."""
 
     def __init__(self, inner: Any) -> None:
         self._inner = inner
 
     def __getattr__(self, name: str) -> Any:
-        if name == "apply_endpoint_changes":
+        if name in ("apply_endpoint_changes", "list_endp_unchanged"):
             raise AttributeError(name)
         return getattr(self._inner, name)
 

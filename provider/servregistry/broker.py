@@ -5,8 +5,9 @@ Semantics follow the seed (docs/semantics.md) with these deliberate changes:
 * no lock is held across network I/O: the Broker keeps no mutable state, and backends are
   thread-safe;
 * inputs are never mutated: owner and persistent metadata go into copies;
-* the whole desired endpoint set is validated (model rules, the backend's own rules, duplicate
-  names) before anything is written;
+* the whole desired endpoint set is validated (model rules, duplicate names, reserved keys)
+  before anything is read, and every endpoint to be written is checked against the backend's
+  own rules before anything is written (one stored exactly as wanted is not written);
 * an optional *stack* pair (e.g. ``pulumi-stack: proj_dev``) narrows ownership: with it set, an
   object is ours only if it carries both our owner pair and our stack pair. The metadata
   comparison ignores both pairs;
@@ -32,7 +33,7 @@ import ipaddress
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from functools import partial
 from typing import TypeVar
 
@@ -47,7 +48,13 @@ from servregistry.model import (
     require_name,
     shared_metadata,
 )
-from servregistry.registry import BatchEndpointWriter, EndpointChanges, ServiceRegistry
+from servregistry.registry import (
+    BatchEndpointWriter,
+    EndpointChanges,
+    ServiceRegistry,
+    UnchangedEndpointReader,
+    Wanted,
+)
 
 log = logging.getLogger("servregistry")
 
@@ -59,8 +66,6 @@ DEFAULT_OWNER = MetadataPair(DEFAULT_OWNER_KEY, DEFAULT_OWNER_VALUE)
 
 _Obj = TypeVar("_Obj", Namespace, Service)
 EndpointErrors = dict[str, errors.ServiceRegistryError]
-#: a desired endpoint as the caller gave it, and its metadata as we write it (stamped)
-_Wanted = tuple[Endpoint, dict[str, str]]
 
 
 class Broker:
@@ -291,7 +296,14 @@ class Broker:
         previous: set[str],
     ) -> EndpointErrors:
         desired = self._desired_endpoints(reg, ns_name, serv_name, endpoints)
-        current = reg.list_endp(ns_name, serv_name)
+        unchanged: Collection[str] = ()
+        if isinstance(reg, UnchangedEndpointReader):
+            # stored exactly as wanted: ours, held by us, and equal (see the protocol)
+            current, unchanged = reg.list_endp_unchanged(ns_name, serv_name, desired)
+            for name in unchanged:
+                del desired[name]
+        else:
+            current = reg.list_endp(ns_name, serv_name)
         failures: EndpointErrors = {}
         create: list[Endpoint] = []
         update: list[Endpoint] = []
@@ -316,6 +328,7 @@ class Broker:
         create.extend(_as_written(wanted, ns_name, serv_name) for wanted in desired.values())
         if not (create or update or delete):
             return failures
+        self._check_writes(reg, create, update)
         changes = EndpointChanges(
             ns_name, serv_name, create, update, delete, current={e.name: e for e in current}
         )
@@ -327,7 +340,12 @@ class Broker:
             len(create),
             len(update),
             len(delete),
-            len(current) - len(update) - len(delete) - len(failures) - held_elsewhere,
+            len(current)
+            + len(unchanged)
+            - len(update)
+            - len(delete)
+            - len(failures)
+            - held_elsewhere,
             len(failures),
             f", {held_elsewhere} of other resources of this stack" if held_elsewhere else "",
         )
@@ -350,14 +368,16 @@ class Broker:
         ns_name: str,
         serv_name: str,
         endpoints: Iterable[Endpoint | None],
-    ) -> dict[str, _Wanted]:
-        """Each desired endpoint by name, as ``(endpoint, metadata as written)``: every one is
-        checked as written (moved under ``ns_name``/``serv_name``, stamped), but the copy is
-        made again only for those that are written (most reconciles write few or none). The
-        stamped metadata is one shared map per distinct user metadata."""
+    ) -> dict[str, Wanted]:
+        """Each desired endpoint by name, as ``(endpoint, metadata as written)``, after the
+        checks that need no registry (type, name, reserved keys, a name given twice). The copy
+        as written (moved under ``ns_name``/``serv_name``, stamped) is made, and checked against
+        the backend's rules, only for those that are written (most reconciles write few or
+        none; see :meth:`_check_writes`). The stamped metadata is one shared map per distinct
+        user metadata."""
         reserved = frozenset(self._reserved)
         stamped_by: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
-        desired: dict[str, _Wanted] = {}
+        desired: dict[str, Wanted] = {}
         for index, endp in enumerate(endpoints):
             if endp is None:
                 raise errors.EndpointNotProvidedError(field=f"endpoints[{index}]")
@@ -372,19 +392,26 @@ class Broker:
             if stamped is None:
                 stamped = stamped_by[pairs] = shared_metadata(self._stamp(endp.metadata))
             wanted = (endp, stamped)
-            written = _as_written(wanted, ns_name, serv_name)
             earlier = desired.get(endp.name)
-            if earlier is not None and _as_written(earlier, ns_name, serv_name) != written:
+            if earlier is not None and _as_written(earlier, ns_name, serv_name) != _as_written(
+                wanted, ns_name, serv_name
+            ):
                 raise errors.InvalidInputError(
                     field=f"endpoints[{index}].name",
                     rule=f"endpoint name {endp.name!r} is given twice with different "
                     "address, port or metadata",
                 )
-            reg.validate(written)
             desired[endp.name] = wanted
         return desired
 
-    def _same_endpoint(self, wanted: _Wanted, registered: Endpoint) -> bool:
+    @staticmethod
+    def _check_writes(reg: ServiceRegistry, create: list[Endpoint], update: list[Endpoint]) -> None:
+        """The backend's rules (``validate``) on every endpoint to be written, before any is.
+        An endpoint left as it is needs no check: it is stored exactly as wanted already."""
+        for endp in (*create, *update):
+            reg.validate(endp)
+
+    def _same_endpoint(self, wanted: Wanted, registered: Endpoint) -> bool:
         endp, metadata = wanted
         return (
             endp.port == registered.port
@@ -501,7 +528,7 @@ class Broker:
         return True
 
 
-def _as_written(wanted: _Wanted, ns_name: str, serv_name: str) -> Endpoint:
+def _as_written(wanted: Wanted, ns_name: str, serv_name: str) -> Endpoint:
     """The endpoint as we write it: under ``ns_name``/``serv_name``, with the stamped metadata.
     Every part is already validated (the caller's endpoint by the model, the names by
     :func:`_require_names`, the pairs as MetadataPairs), so an ``Endpoint`` is built without

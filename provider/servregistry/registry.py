@@ -19,7 +19,9 @@ snake_case. Their contract (what the Broker relies on):
 backend would refuse (its name rules, metadata limits); the Broker calls it before any write.
 
 A backend may also implement :class:`BatchEndpointWriter`; the Broker then reconciles an endpoint
-set with one call instead of one call per endpoint.
+set with one call instead of one call per endpoint. And it may implement
+:class:`UnchangedEndpointReader`, so that the endpoints already stored as wanted (all of them, on
+every ``pulumi up`` that changes nothing) are recognised without being decoded.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ __all__ = [
     "BatchEndpointWriter",
     "EndpointChanges",
     "ServiceRegistry",
+    "UnchangedEndpointReader",
+    "Wanted",
     "open_registry",
     "registry_location",
 ]
@@ -99,6 +103,34 @@ class BatchEndpointWriter(Protocol):
         self, changes: EndpointChanges
     ) -> dict[str, errors.ServiceRegistryError]:
         """Apply ``changes``; return the per-endpoint failures (empty when all succeeded)."""
+        ...
+
+
+#: an endpoint the Broker wants stored: as its caller gave it (its name, address and port are
+#: used; its own namespace and service names are not), and its metadata as written (stamped with
+#: the owner pairs). Under a service ``ns``/``serv`` it is stored as
+#: ``Endpoint(e.name, ns, serv, e.address, e.port, metadata)``.
+Wanted = tuple[Endpoint, dict[str, str]]
+
+
+@runtime_checkable
+class UnchangedEndpointReader(Protocol):
+    """Optional fast path for a reconcile that changes little: list a service's endpoints, but
+    recognise those stored exactly as wanted without decoding them.
+
+    Most reconciles are no-ops (every ``pulumi up`` and refresh that changes nothing), and
+    decoding thousands of stored endpoints into objects only to find them equal to what is
+    wanted costs several times the read itself.
+    """
+
+    def list_endp_unchanged(
+        self, ns_name: str, serv_name: str, wanted: Mapping[str, Wanted]
+    ) -> tuple[list[Endpoint], set[str]]:
+        """``(listed, unchanged)``: ``unchanged`` holds names whose stored endpoint equals
+        ``wanted[name]`` as written under ``ns_name``/``serv_name`` (see :data:`Wanted`);
+        ``listed`` is exactly what ``list_endp`` returns for every other stored endpoint. A name
+        may be left out of ``unchanged`` even when equal (it is then listed): only a stored
+        value the backend can match cheaply needs to be recognised. Raises as ``list_endp``."""
         ...
 
 

@@ -308,7 +308,7 @@ class Watching:
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._inner, name)
-        if name not in ("list_endp", "apply_endpoint_changes"):
+        if name not in ("list_endp", "list_endp_unchanged", "apply_endpoint_changes"):
             return attr
 
         def noted(*args: Any) -> Any:

@@ -236,6 +236,47 @@ def _trusted_endpoint(
     return Endpoint.trusted(name, ns, serv, address, port, _metadata_block(metadata))
 
 
+class PlainEndpointText:
+    """The stored values of endpoints under one service, written as :func:`encode` writes
+    them when every scalar is plain, to be compared byte for byte with what is stored.
+
+    ``text(...)`` gives bytes only for fields whose text :func:`decode` reads back as exactly
+    those fields (plain ASCII scalars, matched by its one-pattern reader): a stored value
+    equal to it therefore decodes to that endpoint, without being decoded. Anything else gives
+    None, and the stored value is decoded as usual. Each distinct metadata map is written once
+    (an endpoint set repeats a few).
+    """
+
+    def __init__(self, ns_name: str, serv_name: str) -> None:
+        plain = _PLAIN.fullmatch(ns_name) and _PLAIN.fullmatch(serv_name)
+        self._parents = f"serviceName: {serv_name}\nnamespaceName: {ns_name}\n" if plain else None
+        #: id of a metadata map → (the map, kept alive so the id is not reused; its block)
+        self._blocks: dict[int, tuple[Any, str | None]] = {}
+
+    def text(self, name: str, address: str, port: int, metadata: Any) -> bytes | None:
+        if self._parents is None or not (_PLAIN.fullmatch(name) and _PLAIN.fullmatch(address)):
+            return None
+        known = self._blocks.get(id(metadata))
+        if known is None:
+            known = self._blocks[id(metadata)] = (metadata, _plain_block(metadata))
+        block = known[1]
+        if block is None or not 0 <= port <= 65535:
+            return None
+        return (
+            f"name: {name}\n{self._parents}metadata:{block}\naddress: {address}\nport: {port}\n"
+        ).encode()
+
+
+def _plain_block(metadata: Any) -> str | None:
+    """The metadata lines :func:`encode` writes for ``metadata`` when every key and value is a
+    plain scalar (`` {}`` when empty), else None."""
+    if not metadata:
+        return " {}"
+    if not all(_PLAIN.fullmatch(k) and _PLAIN.fullmatch(v) for k, v in metadata.items()):
+        return None
+    return "".join(f"\n    {k}: {v}" for k, v in sorted(metadata.items()))
+
+
 def _fast_decode(text: str) -> dict[str, Any] | None:
     """Parse what :func:`_fast_encode` writes (``key: scalar`` lines, one nested map indented
     by four spaces); None for anything else, which the YAML library then parses."""

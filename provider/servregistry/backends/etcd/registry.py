@@ -54,7 +54,7 @@ from servregistry.backends.etcd.client import (
     put_op,
 )
 from servregistry.model import Endpoint, Namespace, RegistryObject, Service
-from servregistry.registry import EndpointChanges
+from servregistry.registry import EndpointChanges, Wanted
 from servregistry.urls import EtcdUrl, parse_prefix
 
 try:
@@ -398,9 +398,17 @@ class EtcdRegistry(BaseRegistry):
         fresh[obj.name if obj.name == name else name] = (revision, obj)
         return obj
 
-    def _list(self, kind: type[_Obj], parent: str, base: str, names: dict[str, str]) -> list[_Obj]:
+    def _list(
+        self,
+        kind: type[_Obj],
+        parent: str,
+        base: str,
+        names: dict[str, str],
+        unchanged: _Unchanged | None = None,
+    ) -> list[_Obj]:
         """The ``kind`` objects under ``base``, read with everything else under ``parent`` (a
-        key prefix ending with ``/``) in one consistent, paged read.
+        key prefix ending with ``/``) in one consistent, paged read. With ``unchanged`` (for
+        endpoints), a value stored exactly as wanted is only named there, not decoded.
 
         Every key under ``parent`` is accounted for: a key that is not an object of the layout
         gives a placeholder (``unreadable``) named by the key; keys under ``base/<name>/`` with
@@ -423,11 +431,15 @@ class EtcdRegistry(BaseRegistry):
         for at, restart, kvs in self.client.pages(parent, keys_only=nested):
             if restart:
                 revision, result, orphans, objects = at, [], {}, []
+                if unchanged is not None:
+                    unchanged.names.clear()
             fresh: dict[str, tuple[int, RegistryObject]] = {}
             for kv in kvs:
                 key = kv.key.decode(errors="replace")
                 name = key[cut:] if key.startswith(base) else ""
                 if name and "/" not in name:
+                    if unchanged is not None and unchanged.matches(name, kv.value):
+                        continue
                     mod = kv.mod_revision
                     mod = revisions.setdefault(mod, mod)
                     if nested:
@@ -498,6 +510,21 @@ class EtcdRegistry(BaseRegistry):
         parent = layout.serv_key(self.prefix, ns_name, serv_name) + "/"
         names = {"ns_name": ns_name, "serv_name": serv_name}
         return self._list(Endpoint, parent, parent + "endpoints/", names)
+
+    def list_endp_unchanged(
+        self, ns_name: str, serv_name: str, wanted: Mapping[str, Wanted]
+    ) -> tuple[list[Endpoint], set[str]]:
+        """``list_endp`` less the endpoints stored byte for byte as ``wanted`` would be written
+        (see :class:`~servregistry.registry.UnchangedEndpointReader`): those are named, not
+        decoded, nor kept in the cache (nothing is written to them). A value written otherwise
+        (quoted scalars, another key order) is decoded and listed as usual."""
+        _need(ns_name, errors.NamespaceNameNotProvidedError)
+        _need(serv_name, errors.ServiceNameNotProvidedError)
+        parent = layout.serv_key(self.prefix, ns_name, serv_name) + "/"
+        names = {"ns_name": ns_name, "serv_name": serv_name}
+        unchanged = _Unchanged(layout.PlainEndpointText(ns_name, serv_name), wanted)
+        listed = self._list(Endpoint, parent, parent + "endpoints/", names, unchanged)
+        return listed, unchanged.names
 
     # guarded writes ---------------------------------------------------------------------------
 
@@ -758,6 +785,28 @@ class EtcdRegistry(BaseRegistry):
             except errors.ServiceRegistryError as exc:
                 failures[write.name] = exc
         return failures
+
+
+class _Unchanged:
+    """What :meth:`EtcdRegistry.list_endp_unchanged` found stored as wanted, as it reads."""
+
+    def __init__(self, texts: layout.PlainEndpointText, wanted: Mapping[str, Wanted]) -> None:
+        self.names: set[str] = set()
+        # bound once: this runs for every endpoint of the service
+        self._text = texts.text
+        self._wanted = wanted.get
+        self._found = self.names.add
+
+    def matches(self, name: str, value: bytes) -> bool:
+        """Whether ``value`` (stored under ``name``) is the wanted endpoint; it is then named."""
+        wanted = self._wanted(name)
+        if wanted is None:
+            return False
+        endp, metadata = wanted
+        if value != self._text(name, endp.address, endp.port, metadata):
+            return False
+        self._found(name)
+        return True
 
 
 def _batched(items: Iterator[_T], size: int) -> Iterator[list[_T]]:
