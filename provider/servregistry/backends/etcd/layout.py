@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import re
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 import yaml
@@ -237,34 +238,51 @@ def _trusted_endpoint(
 
 
 class PlainEndpointText:
-    """The stored values of endpoints under one service, written as :func:`encode` writes
-    them when every scalar is plain, to be compared byte for byte with what is stored.
+    """The keys and stored values of endpoints under one service, the values written as
+    :func:`encode` writes them when every scalar is plain, to be compared byte for byte with
+    what is stored.
 
-    ``text(...)`` gives bytes only for fields whose text :func:`decode` reads back as exactly
+    :meth:`of` gives a value only for fields whose text :func:`decode` reads back as exactly
     those fields (plain ASCII scalars, matched by its one-pattern reader): a stored value
-    equal to it therefore decodes to that endpoint, without being decoded. Anything else gives
-    None, and the stored value is decoded as usual. Each distinct metadata map is written once
-    (an endpoint set repeats a few).
+    equal to it therefore decodes to that endpoint, without being decoded. Anything else is
+    left out, and its stored value is decoded as usual. Each distinct metadata map is written
+    once (an endpoint set repeats a few).
     """
 
-    def __init__(self, ns_name: str, serv_name: str) -> None:
+    def __init__(self, prefix: str, ns_name: str, serv_name: str) -> None:
+        self._base = endp_key(prefix, ns_name, serv_name, "")
         plain = _PLAIN.fullmatch(ns_name) and _PLAIN.fullmatch(serv_name)
         self._parents = f"serviceName: {serv_name}\nnamespaceName: {ns_name}\n" if plain else None
-        #: id of a metadata map → (the map, kept alive so the id is not reused; its block)
-        self._blocks: dict[int, tuple[Any, str | None]] = {}
 
-    def text(self, name: str, address: str, port: int, metadata: Any) -> bytes | None:
-        if self._parents is None or not (_PLAIN.fullmatch(name) and _PLAIN.fullmatch(address)):
-            return None
-        known = self._blocks.get(id(metadata))
-        if known is None:
-            known = self._blocks[id(metadata)] = (metadata, _plain_block(metadata))
-        block = known[1]
-        if block is None or not 0 <= port <= 65535:
-            return None
-        return (
-            f"name: {name}\n{self._parents}metadata:{block}\naddress: {address}\nport: {port}\n"
-        ).encode()
+    def of(self, wanted: Mapping[str, tuple[Endpoint, Any]]) -> dict[bytes, tuple[str, bytes]]:
+        """``key → (name, stored value)`` for each ``name → (endpoint, metadata as written)``
+        that is written plain (the endpoint's address and port, with that metadata)."""
+        base, parents = self._base, self._parents
+        if parents is None or not wanted:
+            return {}
+        # one pattern over all the names at once (they are usually all plain)
+        all_plain = _PLAIN_LINES.fullmatch("\n".join(wanted)) is not None
+        blocks: dict[int, str | None] = {}  # id of a metadata map (alive in ``wanted``) → block
+        plain = _PLAIN.fullmatch
+        texts: dict[bytes, tuple[str, bytes]] = {}
+        for name, (endp, metadata) in wanted.items():
+            block = blocks.get(id(metadata), "")
+            if block == "":
+                block = blocks[id(metadata)] = _plain_block(metadata)
+            address, port = endp.address, endp.port
+            if block is None or not (all_plain or plain(name)) or not plain(address):
+                continue
+            texts[(base + name).encode()] = (
+                name,
+                (
+                    f"name: {name}\n{parents}metadata:{block}\naddress: {address}\nport: {port}\n"
+                ).encode(),
+            )
+        return texts
+
+
+#: lines that are each a plain scalar
+_PLAIN_LINES = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:/-]*(?:\n[A-Za-z0-9_][A-Za-z0-9_.:/-]*)*")
 
 
 def _plain_block(metadata: Any) -> str | None:

@@ -417,6 +417,8 @@ class EtcdRegistry(BaseRegistry):
         """
         nested = kind is not Endpoint
         kind_name = kind.__name__.lower()
+        expected = None if unchanged is None else unchanged.expected
+        unchanged_names = set() if unchanged is None else unchanged.names
         cut = len(base)
         group = base[:-1]  # the cache's group of the objects listed
         known = self._cache.group(group)
@@ -431,15 +433,17 @@ class EtcdRegistry(BaseRegistry):
         for at, restart, kvs in self.client.pages(parent, keys_only=nested):
             if restart:
                 revision, result, orphans, objects = at, [], {}, []
-                if unchanged is not None:
-                    unchanged.names.clear()
+                unchanged_names.clear()
             fresh: dict[str, tuple[int, RegistryObject]] = {}
             for kv in kvs:
+                if expected is not None:
+                    found = expected.get(kv.key)
+                    if found is not None and found[1] == kv.value:
+                        unchanged_names.add(found[0])  # stored as wanted: not decoded
+                        continue
                 key = kv.key.decode(errors="replace")
                 name = key[cut:] if key.startswith(base) else ""
                 if name and "/" not in name:
-                    if unchanged is not None and unchanged.matches(name, kv.value):
-                        continue
                     mod = kv.mod_revision
                     mod = revisions.setdefault(mod, mod)
                     if nested:
@@ -522,7 +526,7 @@ class EtcdRegistry(BaseRegistry):
         _need(serv_name, errors.ServiceNameNotProvidedError)
         parent = layout.serv_key(self.prefix, ns_name, serv_name) + "/"
         names = {"ns_name": ns_name, "serv_name": serv_name}
-        unchanged = _Unchanged(layout.PlainEndpointText(ns_name, serv_name), wanted)
+        unchanged = _Unchanged(self.prefix, ns_name, serv_name, wanted)
         listed = self._list(Endpoint, parent, parent + "endpoints/", names, unchanged)
         return listed, unchanged.names
 
@@ -788,25 +792,13 @@ class EtcdRegistry(BaseRegistry):
 
 
 class _Unchanged:
-    """What :meth:`EtcdRegistry.list_endp_unchanged` found stored as wanted, as it reads."""
+    """What :meth:`EtcdRegistry.list_endp_unchanged` looks for as it reads (the stored value
+    of each wanted endpoint, where it can be written plain), and what it found."""
 
-    def __init__(self, texts: layout.PlainEndpointText, wanted: Mapping[str, Wanted]) -> None:
+    def __init__(self, prefix: str, ns_name: str, serv_name: str, wanted: Mapping[str, Wanted]):
+        #: the key of each endpoint whose stored value can be expected → (its name, that value)
+        self.expected = layout.PlainEndpointText(prefix, ns_name, serv_name).of(wanted)
         self.names: set[str] = set()
-        # bound once: this runs for every endpoint of the service
-        self._text = texts.text
-        self._wanted = wanted.get
-        self._found = self.names.add
-
-    def matches(self, name: str, value: bytes) -> bool:
-        """Whether ``value`` (stored under ``name``) is the wanted endpoint; it is then named."""
-        wanted = self._wanted(name)
-        if wanted is None:
-            return False
-        endp, metadata = wanted
-        if value != self._text(name, endp.address, endp.port, metadata):
-            return False
-        self._found(name)
-        return True
 
 
 def _batched(items: Iterator[_T], size: int) -> Iterator[list[_T]]:
