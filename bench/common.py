@@ -10,7 +10,10 @@ and prints one table (``table``): N x scenario x way.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
+import importlib
+import io
 import json
 import statistics
 import subprocess
@@ -79,6 +82,18 @@ def run_seed(reg: Any, desired: list[Endpoint], serv: str = SERV) -> None:
     run_broker(SeedStyle(reg), desired, serv)
 
 
+def stamper(reg: Any) -> Callable[[Endpoint], Endpoint]:
+    """What the floors write: each endpoint as the Broker writes it (with the owner pair)."""
+    stamp = Broker(reg).stamp
+
+    def stamped(endp: Endpoint) -> Endpoint:
+        written = stamp(endp)
+        assert isinstance(written, Endpoint)
+        return written
+
+    return stamped
+
+
 # the measured cell (a fresh process) ----------------------------------------------------------
 
 
@@ -141,8 +156,19 @@ def print_cell(result: Result) -> None:
 # the table (the parent process) ---------------------------------------------------------------
 
 
-def run_cell(module: str, args: Sequence[str]) -> Result:
-    """Run ``python -m module ARGS`` (one cell) and return the figures it printed last."""
+def run_cell(module: str, args: Sequence[str], in_process: bool = False) -> Result:
+    """Run ``python -m module ARGS`` (one cell) and return the figures it printed last; with
+    ``in_process``, call the module's ``main(ARGS)`` in this process instead (quick, for tests:
+    the times then include a warm process and the RSS figures mean little)."""
+    if in_process:
+        out = io.StringIO()
+        gc.freeze()  # what is already here is no cell's: keep the cell's full collections short
+        try:
+            with contextlib.redirect_stdout(out):
+                importlib.import_module(module).main(list(args))
+        finally:
+            gc.unfreeze()
+        return dict(json.loads(out.getvalue().strip().splitlines()[-1]))
     done = subprocess.run(
         [sys.executable, "-m", module, *args], capture_output=True, text=True, check=False
     )
@@ -246,11 +272,22 @@ def subset(
 
 
 def add_table_options(
-    parser: argparse.ArgumentParser, ways: Sequence[str], sizes: str, sizes_help: str, repeat: int
+    parser: argparse.ArgumentParser,
+    ways: Sequence[str],
+    repeat: int,
+    sizes: str | None = None,
+    sizes_help: str = "comma-separated N",
 ) -> None:
-    """``--sizes``, ``--repeat``, ``--scenarios`` and ``--ways``, as every benchmark has them."""
-    parser.add_argument("--sizes", default=sizes, help=sizes_help)
+    """``--repeat``, ``--scenarios``, ``--ways`` and, given a default, ``--sizes``, as every
+    benchmark has them."""
+    if sizes is not None:
+        parser.add_argument("--sizes", default=sizes, help=sizes_help)
     parser.add_argument("--repeat", type=int, default=repeat)
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run each cell in this process (quick, for tests; the figures then mean little)",
+    )
     parser.add_argument(
         "--scenarios",
         default=",".join(SCENARIOS),

@@ -167,13 +167,15 @@ def cell(target: str, prefix: str, way: str, scenario: str, n: int) -> Result:
 # the table (the parent process) ---------------------------------------------------------------
 
 
-def measure(target: str, way: str, scenario: str, n: int, repeat: int) -> Result:
+def measure(
+    target: str, way: str, scenario: str, n: int, repeat: int, in_process: bool = False
+) -> Result:
     runs = []
     for _ in range(repeat):
         prefix = prepare(target, scenario, n)
         try:
             args = ["--etcd", target, "--cell", json.dumps([prefix, way, scenario, n])]
-            runs.append(run_cell("bench.endpoint_sets", args))
+            runs.append(run_cell("bench.endpoint_sets", args, in_process))
         finally:
             reg = EtcdRegistry([target], prefix=prefix, timeout=120)
             reg.client.delete_prefix(prefix)
@@ -181,12 +183,12 @@ def measure(target: str, way: str, scenario: str, n: int, repeat: int) -> Result
     return summary(runs)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    add_table_options(parser, WAYS, "1000,10000", "add 100000 for the large row", repeat=3)
+    add_table_options(parser, WAYS, 3, "1000,10000", "add 100000 for the large row")
     parser.add_argument("--etcd", help="HOST:PORT of a running etcd (default: start one)")
     parser.add_argument("--cell", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.cell:
         prefix, way, scenario, n = json.loads(args.cell)
         print_cell(cell(args.etcd, prefix, way, scenario, n))
@@ -200,7 +202,9 @@ def main() -> None:
             sizes,
             scenarios,
             ways,
-            lambda way, scenario, n: measure(target, way, scenario, n, args.repeat),
+            lambda way, scenario, n: measure(
+                target, way, scenario, n, args.repeat, args.in_process
+            ),
         )
 
     if args.etcd:

@@ -40,14 +40,21 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 from servregistry import errors
 from servregistry.backends.base import BaseRegistry, check_name, writes_not_in_listing
-from servregistry.model import Endpoint, Namespace, RegistryObject, Service
+from servregistry.model import (
+    Endpoint,
+    Namespace,
+    RegistryObject,
+    Service,
+    shared_metadata,
+    unstorable,
+)
 from servregistry.registry import EndpointChanges
 from servregistry.urls import SqliteUrl
 
@@ -913,6 +920,15 @@ def _metadata(value: Any) -> dict[str, str]:
 
 def _decode(kind: _Kind, row: tuple[Any, ...]) -> Any:
     """The object a row holds, as stored (``Model.stored``); ``_Unreadable`` says why not."""
+    if kind is _ENDP:
+        trusted = _trusted_endpoint(row)
+        if trusted is not None:
+            return trusted
+    return _decode_stored(kind, row)
+
+
+def _decode_stored(kind: _Kind, row: tuple[Any, ...]) -> Any:
+    """``_decode`` through the model's rules, for any row."""
     data: dict[str, Any] = {}
     for column, value in zip((*kind.keys, *kind.values), row, strict=False):
         if column == "metadata":
@@ -929,6 +945,49 @@ def _decode(kind: _Kind, row: tuple[Any, ...]) -> Any:
         rule = getattr(exc, "rule", None) or str(exc)
         field = getattr(exc, "field", "")
         raise _Unreadable(f"{field}: {rule}" if field else rule) from None
+
+
+def _trusted_endpoint(row: tuple[Any, ...]) -> Endpoint | None:
+    """The endpoint an ordinary row holds, built without running the model's rules again
+    (``Endpoint.trusted``): this function proves what ``Endpoint.stored`` would check (names
+    non-empty, every text storable, the port an integer in 0..65535, the metadata a JSON object
+    of storable strings). Any other row is None, for the general path to read or refuse, saying
+    why. An endpoint set is listed thousands of rows at a time; this is most of a cold read."""
+    ns, serv, name, address, port, metadata = row[:6]
+    if not (
+        type(ns) is str
+        and type(serv) is str
+        and type(name) is str
+        and type(address) is str
+        and type(port) is int
+        and type(metadata) is str
+        and ns
+        and serv
+        and name
+        and 0 <= port <= 65535
+    ) or unstorable(f"{ns}{serv}{name}{address}"):
+        return None
+    pairs = _shared_metadata(metadata)
+    if pairs is None:
+        return None
+    return Endpoint.trusted(name, ns, serv, address, port, pairs)
+
+
+@lru_cache(maxsize=4096)
+def _shared_metadata(text: str) -> dict[str, str] | None:
+    """A metadata column holding a JSON object of storable strings, as one read-only map per
+    distinct text (a service's endpoints repeat a few: the owner pair, a zone); None for any
+    other text."""
+    try:
+        loaded = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    if type(loaded) is not dict:
+        return None
+    for key, value in loaded.items():
+        if type(value) is not str or unstorable(key) or unstorable(value):
+            return None
+    return shared_metadata(loaded)
 
 
 def _placeholder(kind: _Kind, row: tuple[Any, ...], reason: str) -> Any:
