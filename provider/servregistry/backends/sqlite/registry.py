@@ -250,12 +250,23 @@ class _Expected:
 
 @dataclass(slots=True)
 class _Txn:
-    """One write transaction: its cursor, the revision its rows get, and what the thread will
-    remember once it commits."""
+    """One write transaction: its cursor, the revision its rows get, what the thread will
+    remember once it commits, and each metadata map it encoded (by identity: an endpoint set's
+    endpoints share a few maps; the map is kept, so that its identity is not reused)."""
 
     cur: sqlite3.Cursor
     revision: int
     wrote: list[tuple[_Key, Any, RegistryObject | None]] = field(default_factory=list)
+    encoded: dict[int, tuple[Mapping[str, str], str]] = field(default_factory=dict)
+
+    def values(self, obj: RegistryObject) -> tuple[Any, ...]:
+        """``obj``'s value columns, as stored."""
+        found = self.encoded.get(id(obj.metadata))
+        if found is None:
+            found = self.encoded[id(obj.metadata)] = (obj.metadata, _metadata_text(obj.metadata))
+        if isinstance(obj, Endpoint):
+            return (obj.address, obj.port, found[1])
+        return (found[1],)
 
 
 class _Unreadable(Exception):
@@ -621,10 +632,16 @@ class SqliteRegistry(BaseRegistry):
     def _guard(self, txn: _Txn, kind: _Kind, key: _Key, expected: _Expected) -> None:
         """Inside the write transaction: the row exists, can be read, and is as read."""
         label = kind.describe(key)
-        with _lenient(txn.cur.connection):
+        if expected.revision is not None:  # the revision tells: no need to read the row
             row = txn.cur.execute(
-                f"SELECT {kind.columns('revision')} FROM {kind.table} WHERE {kind.where()}", key
+                f"SELECT revision FROM {kind.table} WHERE {kind.where()}", key
             ).fetchone()
+        else:
+            with _lenient(txn.cur.connection):
+                row = txn.cur.execute(
+                    f"SELECT {kind.columns('revision')} FROM {kind.table} WHERE {kind.where()}",
+                    key,
+                ).fetchone()
         if row is None:
             raise errors.NotFoundError(f"{label} not found")
         revision = row[-1]
@@ -691,12 +708,14 @@ class SqliteRegistry(BaseRegistry):
                     f"{parent.label} with name {key[depth - 1]} does not exist"
                 )
 
-    def _insert(self, txn: _Txn, obj: RegistryObject) -> Any:
+    def _insert(self, txn: _Txn, obj: RegistryObject, parents_checked: bool = False) -> Any:
+        """Insert ``obj``; its parents must exist (unless the caller checked them in ``txn``)."""
         kind, key = _BY_DEPTH[len(_key_of(obj))], _key_of(obj)
-        self._parents(txn, key)
+        if not parents_checked:
+            self._parents(txn, key)
         if txn.cur.execute(f"SELECT 1 FROM {kind.table} WHERE {kind.where()}", key).fetchone():
             raise errors.AlreadyExistsError(f"{kind.describe(key)} already exists")
-        row = (*key, *_values(obj), txn.revision)
+        row = (*key, *txn.values(obj), txn.revision)
         txn.cur.execute(
             f"INSERT INTO {kind.table} ({kind.columns('revision')})"
             f" VALUES ({', '.join('?' * len(row))})",
@@ -711,7 +730,7 @@ class SqliteRegistry(BaseRegistry):
         assignments = ", ".join(f"{c} = ?" for c in (*kind.values, "revision"))
         txn.cur.execute(
             f"UPDATE {kind.table} SET {assignments} WHERE {kind.where()}",
-            (*_values(obj), txn.revision, *key),
+            (*txn.values(obj), txn.revision, *key),
         )
         txn.wrote.append((key, txn.revision, obj))
         return obj
@@ -792,13 +811,23 @@ class SqliteRegistry(BaseRegistry):
             )
         for endp in changes.update:
             items.append((endp.name, partial(self._update, obj=endp, expected=expected(endp.name))))
-        for endp in changes.create:
-            items.append((endp.name, partial(self._insert, obj=endp)))
+        creates = {endp.name for endp in changes.create}
+        for endp in changes.create:  # the parents are checked once for all of them, below
+            items.append((endp.name, partial(self._insert, obj=endp, parents_checked=True)))
         items = [item for item in items if item[0] not in refused]
 
         def apply(txn: _Txn) -> dict[str, errors.ServiceRegistryError]:
             failures: dict[str, errors.ServiceRegistryError] = {}
+            no_parent: errors.ServiceRegistryError | None = None
+            if creates:  # nothing in this transaction deletes a namespace or a service
+                try:
+                    self._parents(txn, (ns, serv, ""))
+                except errors.ParentNotFoundError as exc:
+                    no_parent = exc
             for name, action in items:
+                if no_parent is not None and name in creates:
+                    failures[name] = errors.ParentNotFoundError(str(no_parent))
+                    continue
                 txn.cur.execute("SAVEPOINT item")
                 written = len(txn.wrote)
                 try:
@@ -869,11 +898,8 @@ def _raw(name: Any) -> _RawName:
     return (type(name).__name__, name)
 
 
-def _values(obj: RegistryObject) -> tuple[Any, ...]:
-    metadata = json.dumps(obj.metadata, sort_keys=True, ensure_ascii=False)
-    if isinstance(obj, Endpoint):
-        return (obj.address, obj.port, metadata)
-    return (metadata,)
+def _metadata_text(metadata: Mapping[str, str]) -> str:
+    return json.dumps(metadata, sort_keys=True, ensure_ascii=False)
 
 
 def _text(column: str, value: Any) -> str:

@@ -1,20 +1,24 @@
-"""The SQLite reader's fast path gives the very endpoint the model's rules give, or leaves the
-row to them.
+"""The SQLite endpoint-set paths made for thousands of endpoints at a time.
 
-Listing an endpoint set builds thousands of endpoints; an ordinary row is built with
-``Endpoint.trusted`` after the reader proved the rules itself (``_trusted_endpoint``). For any
-row, that path must either decline (None) or build what the general path builds, and decline
-every row the general path refuses.
+Reading: an ordinary row is built with ``Endpoint.trusted`` after the reader proved the rules
+itself (``_trusted_endpoint``). For any row, that path must either decline (None) or build what
+the general path builds, and decline every row the general path refuses.
+
+Writing: the batch checks the parents of its creates once, not once per endpoint; a missing
+service still fails every create, each on its own name, and writes nothing.
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from servregistry import Broker, Namespace, Service, errors
+from servregistry.backends.sqlite import SqliteRegistry
 from servregistry.backends.sqlite.registry import (
     _ENDP,
     _BadText,
@@ -24,6 +28,7 @@ from servregistry.backends.sqlite.registry import (
     _Unreadable,
 )
 from servregistry.model import Endpoint
+from servregistry.registry import EndpointChanges
 from tests.fixtures.fuzz import addresses, examples, metadata_keys, names
 
 #: what a TEXT column can hold as sqlite3 returns it, and what other programs may have put there
@@ -55,7 +60,7 @@ def general(row: tuple[Any, ...]) -> Endpoint | None:
     return found
 
 
-@settings(max_examples=examples(400))
+@settings(max_examples=examples(200))
 @given(
     st.tuples(columns, columns, columns, st.one_of(addresses, columns), ports, metadata),
     st.integers(1, 10**6),
@@ -95,3 +100,21 @@ def test_an_unusual_row_is_left_to_the_rules() -> None:
         ("ns", "web", "e", "10.0.0.1", 80, "[]", 1),  # not an object
     ]:
         assert _trusted_endpoint(row) is None, row
+
+
+def test_a_batch_into_a_missing_service_fails_each_create_and_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    reg = SqliteRegistry(tmp_path / "registry.db")
+    broker = Broker(reg)
+    broker.manage_ns(Namespace("ns"))
+    broker.manage_serv(Service("web", "ns"))
+    create = [Endpoint(f"e{i}", "ns", "gone", f"10.0.0.{i}", 80) for i in range(3)]
+    failures = reg.apply_endpoint_changes(EndpointChanges("ns", "gone", create=create))
+    assert set(failures) == {"e0", "e1", "e2"}
+    assert all(isinstance(f, errors.ParentNotFoundError) for f in failures.values())
+    assert "gone" in str(failures["e0"])
+    here = [Endpoint(f"e{i}", "ns", "web", f"10.0.0.{i}", 80) for i in range(3)]
+    assert reg.apply_endpoint_changes(EndpointChanges("ns", "web", create=here)) == {}
+    assert [e.name for e in reg.list_endp("ns", "web")] == ["e0", "e1", "e2"]
+    reg.close()
