@@ -42,3 +42,8 @@ bench-pulumi: bootstrap
 .PHONY: example-yaml
 example-yaml:
 	SERVREGISTRY_EXAMPLE_DIR=examples/yaml bash scripts/example local
+
+# endpoint sets on the embedded SQLite registry (the same table as `make bench`)
+.PHONY: bench-sqlite
+bench-sqlite: bootstrap
+	.venv/bin/python -m bench.sqlite_endpoint_sets

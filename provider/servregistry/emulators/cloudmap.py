@@ -13,6 +13,8 @@ Map quotas page:
 * ``RegisterInstance``: at most 30 custom attributes, at most 5,000 characters of keys and values
   of all attributes, an address attribute must hold an address, at most 1,000 instances per
   service (``ResourceLimitExceeded``), and an existing instance id is updated, not duplicated;
+  registrations and deregistrations are serialised (moto's own would lose instances when sent
+  concurrently);
 * at most 50 tags per resource (``TooManyTagsException``); tag keys starting ``aws:`` refused;
   tags of a resource that does not exist are ``ResourceNotFoundException``;
 * a second namespace or service of one name is ``NamespaceAlreadyExists`` /
@@ -35,6 +37,7 @@ import ipaddress
 import json
 import os
 import re
+import threading
 import urllib.request
 from collections.abc import Callable, Iterator
 from functools import cache
@@ -242,6 +245,12 @@ def _check_attributes(attributes: dict[str, str]) -> None:
             raise _invalid(f"{key} {value!r}: an address with a zone is not valid")
 
 
+#: moto changes a service's instance list without a lock, and the RegisterInstance below replaces
+#: the list: concurrent registrations and deregistrations (an endpoint set's pool) would lose
+#: instances, which Cloud Map never does. This lock serialises them.
+_INSTANCE_WRITES = threading.Lock()
+
+
 def _register_instances_faithfully() -> None:
     """RegisterInstance: "If the instance already exists, RegisterInstance updates it" (moto 5
     appends a duplicate); the attribute rules of :func:`_check_attributes`; a new instance in a
@@ -253,19 +262,28 @@ def _register_instances_faithfully() -> None:
         def register_instance(self: Any, service_id: str, instance_id: str, **kwargs: Any) -> str:
             service = self.get_service(service_id)
             _check_attributes(kwargs.get("attributes") or {})
-            kept = [i for i in service.instances if i.instance_id != instance_id]
-            if len(kept) == len(service.instances) and len(kept) >= MAX_INSTANCES:
-                raise _error(
-                    "ResourceLimitExceeded",
-                    f"service {service_id} already has {len(kept)} instances: the quota is "
-                    f"{MAX_INSTANCES} instances per service",
-                )
-            service.instances = kept
-            return str(original(self, service_id=service_id, instance_id=instance_id, **kwargs))
+            with _INSTANCE_WRITES:
+                kept = [i for i in service.instances if i.instance_id != instance_id]
+                if len(kept) == len(service.instances) and len(kept) >= MAX_INSTANCES:
+                    raise _error(
+                        "ResourceLimitExceeded",
+                        f"service {service_id} already has {len(kept)} instances: the quota is "
+                        f"{MAX_INSTANCES} instances per service",
+                    )
+                service.instances = kept
+                return str(original(self, service_id=service_id, instance_id=instance_id, **kwargs))
 
         return register_instance
 
+    def make_deregister(original: Any) -> Callable[..., Any]:
+        def deregister_instance(self: Any, *args: Any, **kwargs: Any) -> str:
+            with _INSTANCE_WRITES:
+                return str(original(self, *args, **kwargs))
+
+        return deregister_instance
+
     _patch(models.ServiceDiscoveryBackend, "register_instance", "register", make)
+    _patch(models.ServiceDiscoveryBackend, "deregister_instance", "serialised", make_deregister)
 
 
 # tags ------------------------------------------------------------------------------------------

@@ -40,14 +40,21 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 from servregistry import errors
 from servregistry.backends.base import BaseRegistry, check_name, writes_not_in_listing
-from servregistry.model import Endpoint, Namespace, RegistryObject, Service
+from servregistry.model import (
+    Endpoint,
+    Namespace,
+    RegistryObject,
+    Service,
+    shared_metadata,
+    unstorable,
+)
 from servregistry.registry import EndpointChanges
 from servregistry.urls import SqliteUrl
 
@@ -243,12 +250,23 @@ class _Expected:
 
 @dataclass(slots=True)
 class _Txn:
-    """One write transaction: its cursor, the revision its rows get, and what the thread will
-    remember once it commits."""
+    """One write transaction: its cursor, the revision its rows get, what the thread will
+    remember once it commits, and each metadata map it encoded (by identity: an endpoint set's
+    endpoints share a few maps; the map is kept, so that its identity is not reused)."""
 
     cur: sqlite3.Cursor
     revision: int
     wrote: list[tuple[_Key, Any, RegistryObject | None]] = field(default_factory=list)
+    encoded: dict[int, tuple[Mapping[str, str], str]] = field(default_factory=dict)
+
+    def values(self, obj: RegistryObject) -> tuple[Any, ...]:
+        """``obj``'s value columns, as stored."""
+        found = self.encoded.get(id(obj.metadata))
+        if found is None:
+            found = self.encoded[id(obj.metadata)] = (obj.metadata, _metadata_text(obj.metadata))
+        if isinstance(obj, Endpoint):
+            return (obj.address, obj.port, found[1])
+        return (found[1],)
 
 
 class _Unreadable(Exception):
@@ -614,10 +632,16 @@ class SqliteRegistry(BaseRegistry):
     def _guard(self, txn: _Txn, kind: _Kind, key: _Key, expected: _Expected) -> None:
         """Inside the write transaction: the row exists, can be read, and is as read."""
         label = kind.describe(key)
-        with _lenient(txn.cur.connection):
+        if expected.revision is not None:  # the revision tells: no need to read the row
             row = txn.cur.execute(
-                f"SELECT {kind.columns('revision')} FROM {kind.table} WHERE {kind.where()}", key
+                f"SELECT revision FROM {kind.table} WHERE {kind.where()}", key
             ).fetchone()
+        else:
+            with _lenient(txn.cur.connection):
+                row = txn.cur.execute(
+                    f"SELECT {kind.columns('revision')} FROM {kind.table} WHERE {kind.where()}",
+                    key,
+                ).fetchone()
         if row is None:
             raise errors.NotFoundError(f"{label} not found")
         revision = row[-1]
@@ -684,12 +708,14 @@ class SqliteRegistry(BaseRegistry):
                     f"{parent.label} with name {key[depth - 1]} does not exist"
                 )
 
-    def _insert(self, txn: _Txn, obj: RegistryObject) -> Any:
+    def _insert(self, txn: _Txn, obj: RegistryObject, parents_checked: bool = False) -> Any:
+        """Insert ``obj``; its parents must exist (unless the caller checked them in ``txn``)."""
         kind, key = _BY_DEPTH[len(_key_of(obj))], _key_of(obj)
-        self._parents(txn, key)
+        if not parents_checked:
+            self._parents(txn, key)
         if txn.cur.execute(f"SELECT 1 FROM {kind.table} WHERE {kind.where()}", key).fetchone():
             raise errors.AlreadyExistsError(f"{kind.describe(key)} already exists")
-        row = (*key, *_values(obj), txn.revision)
+        row = (*key, *txn.values(obj), txn.revision)
         txn.cur.execute(
             f"INSERT INTO {kind.table} ({kind.columns('revision')})"
             f" VALUES ({', '.join('?' * len(row))})",
@@ -704,7 +730,7 @@ class SqliteRegistry(BaseRegistry):
         assignments = ", ".join(f"{c} = ?" for c in (*kind.values, "revision"))
         txn.cur.execute(
             f"UPDATE {kind.table} SET {assignments} WHERE {kind.where()}",
-            (*_values(obj), txn.revision, *key),
+            (*txn.values(obj), txn.revision, *key),
         )
         txn.wrote.append((key, txn.revision, obj))
         return obj
@@ -785,13 +811,23 @@ class SqliteRegistry(BaseRegistry):
             )
         for endp in changes.update:
             items.append((endp.name, partial(self._update, obj=endp, expected=expected(endp.name))))
-        for endp in changes.create:
-            items.append((endp.name, partial(self._insert, obj=endp)))
+        creates = {endp.name for endp in changes.create}
+        for endp in changes.create:  # the parents are checked once for all of them, below
+            items.append((endp.name, partial(self._insert, obj=endp, parents_checked=True)))
         items = [item for item in items if item[0] not in refused]
 
         def apply(txn: _Txn) -> dict[str, errors.ServiceRegistryError]:
             failures: dict[str, errors.ServiceRegistryError] = {}
+            no_parent: errors.ServiceRegistryError | None = None
+            if creates:  # nothing in this transaction deletes a namespace or a service
+                try:
+                    self._parents(txn, (ns, serv, ""))
+                except errors.ParentNotFoundError as exc:
+                    no_parent = exc
             for name, action in items:
+                if no_parent is not None and name in creates:
+                    failures[name] = errors.ParentNotFoundError(str(no_parent))
+                    continue
                 txn.cur.execute("SAVEPOINT item")
                 written = len(txn.wrote)
                 try:
@@ -862,11 +898,8 @@ def _raw(name: Any) -> _RawName:
     return (type(name).__name__, name)
 
 
-def _values(obj: RegistryObject) -> tuple[Any, ...]:
-    metadata = json.dumps(obj.metadata, sort_keys=True, ensure_ascii=False)
-    if isinstance(obj, Endpoint):
-        return (obj.address, obj.port, metadata)
-    return (metadata,)
+def _metadata_text(metadata: Mapping[str, str]) -> str:
+    return json.dumps(metadata, sort_keys=True, ensure_ascii=False)
 
 
 def _text(column: str, value: Any) -> str:
@@ -913,6 +946,15 @@ def _metadata(value: Any) -> dict[str, str]:
 
 def _decode(kind: _Kind, row: tuple[Any, ...]) -> Any:
     """The object a row holds, as stored (``Model.stored``); ``_Unreadable`` says why not."""
+    if kind is _ENDP:
+        trusted = _trusted_endpoint(row)
+        if trusted is not None:
+            return trusted
+    return _decode_stored(kind, row)
+
+
+def _decode_stored(kind: _Kind, row: tuple[Any, ...]) -> Any:
+    """``_decode`` through the model's rules, for any row."""
     data: dict[str, Any] = {}
     for column, value in zip((*kind.keys, *kind.values), row, strict=False):
         if column == "metadata":
@@ -929,6 +971,49 @@ def _decode(kind: _Kind, row: tuple[Any, ...]) -> Any:
         rule = getattr(exc, "rule", None) or str(exc)
         field = getattr(exc, "field", "")
         raise _Unreadable(f"{field}: {rule}" if field else rule) from None
+
+
+def _trusted_endpoint(row: tuple[Any, ...]) -> Endpoint | None:
+    """The endpoint an ordinary row holds, built without running the model's rules again
+    (``Endpoint.trusted``): this function proves what ``Endpoint.stored`` would check (names
+    non-empty, every text storable, the port an integer in 0..65535, the metadata a JSON object
+    of storable strings). Any other row is None, for the general path to read or refuse, saying
+    why. An endpoint set is listed thousands of rows at a time; this is most of a cold read."""
+    ns, serv, name, address, port, metadata = row[:6]
+    if not (
+        type(ns) is str
+        and type(serv) is str
+        and type(name) is str
+        and type(address) is str
+        and type(port) is int
+        and type(metadata) is str
+        and ns
+        and serv
+        and name
+        and 0 <= port <= 65535
+    ) or unstorable(f"{ns}{serv}{name}{address}"):
+        return None
+    pairs = _shared_metadata(metadata)
+    if pairs is None:
+        return None
+    return Endpoint.trusted(name, ns, serv, address, port, pairs)
+
+
+@lru_cache(maxsize=4096)
+def _shared_metadata(text: str) -> dict[str, str] | None:
+    """A metadata column holding a JSON object of storable strings, as one read-only map per
+    distinct text (a service's endpoints repeat a few: the owner pair, a zone); None for any
+    other text."""
+    try:
+        loaded = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    if type(loaded) is not dict:
+        return None
+    for key, value in loaded.items():
+        if type(value) is not str or unstorable(key) or unstorable(value):
+            return None
+    return shared_metadata(loaded)
 
 
 def _placeholder(kind: _Kind, row: tuple[Any, ...], reason: str) -> Any:
