@@ -254,9 +254,9 @@ class PlainEndpointText:
         plain = _PLAIN.fullmatch(ns_name) and _PLAIN.fullmatch(serv_name)
         self._parents = f"serviceName: {serv_name}\nnamespaceName: {ns_name}\n" if plain else None
 
-    def of(self, wanted: Mapping[str, tuple[Endpoint, Any]]) -> dict[bytes, tuple[str, bytes]]:
-        """``key → (name, stored value)`` for each ``name → (endpoint, metadata as written)``
-        that is written plain (the endpoint's address and port, with that metadata)."""
+    def of(self, wanted: Mapping[str, tuple[Endpoint, Any]]) -> dict[bytes, bytes]:
+        """``key → stored value`` for each ``name → (endpoint, metadata as written)`` that is
+        written plain (the endpoint's address and port, with that metadata)."""
         base, parents = self._base, self._parents
         if parents is None or not wanted:
             return {}
@@ -264,7 +264,7 @@ class PlainEndpointText:
         all_plain = _PLAIN_LINES.fullmatch("\n".join(wanted)) is not None
         blocks: dict[int, str | None] = {}  # id of a metadata map (alive in ``wanted``) → block
         plain = _PLAIN.fullmatch
-        texts: dict[bytes, tuple[str, bytes]] = {}
+        texts: dict[bytes, bytes] = {}
         for name, (endp, metadata) in wanted.items():
             block = blocks.get(id(metadata), "")
             if block == "":
@@ -273,11 +273,8 @@ class PlainEndpointText:
             if block is None or not (all_plain or plain(name)) or not plain(address):
                 continue
             texts[(base + name).encode()] = (
-                name,
-                (
-                    f"name: {name}\n{parents}metadata:{block}\naddress: {address}\nport: {port}\n"
-                ).encode(),
-            )
+                f"name: {name}\n{parents}metadata:{block}\naddress: {address}\nport: {port}\n"
+            ).encode()
         return texts
 
 

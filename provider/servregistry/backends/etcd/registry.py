@@ -418,7 +418,7 @@ class EtcdRegistry(BaseRegistry):
         nested = kind is not Endpoint
         kind_name = kind.__name__.lower()
         expected = None if unchanged is None else unchanged.expected
-        unchanged_names = set() if unchanged is None else unchanged.names
+        unchanged_keys = [] if unchanged is None else unchanged.keys
         cut = len(base)
         group = base[:-1]  # the cache's group of the objects listed
         known = self._cache.group(group)
@@ -433,14 +433,12 @@ class EtcdRegistry(BaseRegistry):
         for at, restart, kvs in self.client.pages(parent, keys_only=nested):
             if restart:
                 revision, result, orphans, objects = at, [], {}, []
-                unchanged_names.clear()
+                unchanged_keys.clear()
             fresh: dict[str, tuple[int, RegistryObject]] = {}
             for kv in kvs:
-                if expected is not None:
-                    found = expected.get(kv.key)
-                    if found is not None and found[1] == kv.value:
-                        unchanged_names.add(found[0])  # stored as wanted: not decoded
-                        continue
+                if expected is not None and expected.get(kv.key) == kv.value:
+                    unchanged_keys.append(kv.key)  # stored as wanted: not decoded
+                    continue
                 key = kv.key.decode(errors="replace")
                 name = key[cut:] if key.startswith(base) else ""
                 if name and "/" not in name:
@@ -528,7 +526,7 @@ class EtcdRegistry(BaseRegistry):
         names = {"ns_name": ns_name, "serv_name": serv_name}
         unchanged = _Unchanged(self.prefix, ns_name, serv_name, wanted)
         listed = self._list(Endpoint, parent, parent + "endpoints/", names, unchanged)
-        return listed, unchanged.names
+        return listed, unchanged.names()
 
     # guarded writes ---------------------------------------------------------------------------
 
@@ -796,9 +794,14 @@ class _Unchanged:
     of each wanted endpoint, where it can be written plain), and what it found."""
 
     def __init__(self, prefix: str, ns_name: str, serv_name: str, wanted: Mapping[str, Wanted]):
-        #: the key of each endpoint whose stored value can be expected → (its name, that value)
+        #: the key of each endpoint whose stored value can be expected → that value
         self.expected = layout.PlainEndpointText(prefix, ns_name, serv_name).of(wanted)
-        self.names: set[str] = set()
+        #: the keys found holding it
+        self.keys: list[bytes] = []
+        self._cut = len(layout.endp_key(prefix, ns_name, serv_name, "").encode())
+
+    def names(self) -> set[str]:
+        return {key[self._cut :].decode() for key in self.keys}
 
 
 def _batched(items: Iterator[_T], size: int) -> Iterator[list[_T]]:
