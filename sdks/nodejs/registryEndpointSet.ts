@@ -45,11 +45,7 @@ export class RegistryEndpointSet extends pulumi.CustomResource {
      */
     declare public /*out*/ readonly endpointErrors: pulumi.Output<{[key: string]: string}>;
     /**
-     * The endpoints as the program declared them (the `endpoints` input; an endpoint declared without a name has its stable name in the stack state, not here). The stack state holds the endpoints once, in the inputs: the provider's outputs keep only `endpointsSha256` and `endpointCount`, and an SDK resolves this property from the program's inputs after an update (it is unknown during a preview). A set read with `get` lists the registry's endpoints here, by name.
-     */
-    declare public readonly endpoints: pulumi.Output<outputs.Endpoint[] | undefined>;
-    /**
-     * The sha256 of the endpoints last applied or refreshed, in canonical form (sorted by name; what the state's outputs keep instead of the list).
+     * The sha256 of the endpoints last applied or refreshed, in canonical form (sorted by name). The stack state holds the endpoints once, in the inputs; the outputs keep this digest and `endpointCount` instead of the list, so `endpoints` is an input only.
      */
     declare public /*out*/ readonly endpointsSha256: pulumi.Output<string>;
     /**
@@ -130,7 +126,6 @@ export class RegistryEndpointSet extends pulumi.CustomResource {
         } else {
             resourceInputs["endpointCount"] = undefined /*out*/;
             resourceInputs["endpointErrors"] = undefined /*out*/;
-            resourceInputs["endpoints"] = undefined /*out*/;
             resourceInputs["endpointsSha256"] = undefined /*out*/;
             resourceInputs["foreignEndpoints"] = undefined /*out*/;
             resourceInputs["instance"] = undefined /*out*/;

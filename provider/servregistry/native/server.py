@@ -258,12 +258,9 @@ class NativeProvider(provider_pb2_grpc.ResourceProviderServicer):
             return proto.ReadResponse(id="")
         shown = input_names(urn.type)
         inputs = {k: v for k, v in (result.inputs or {}).items() if camel(k) in shown}
-        outs = dict(result.outs or {})
-        if importing and "endpoints" in inputs:
-            # a resource read by `get` has no inputs: its outputs are where a program finds
-            # the endpoints (an imported one gets the compact shape at its next update)
-            outs["endpoints"] = inputs["endpoints"]
-        return proto.ReadResponse(id=result.id, properties=_struct(outs), inputs=_struct(inputs))
+        return proto.ReadResponse(
+            id=result.id, properties=_struct(result.outs or {}), inputs=_struct(inputs)
+        )
 
 
 def imported(provider: RegistryProvider, urn: Urn, id_: str) -> Props:

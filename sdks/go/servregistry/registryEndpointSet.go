@@ -20,9 +20,7 @@ type RegistryEndpointSet struct {
 	EndpointCount pulumi.IntOutput `pulumi:"endpointCount"`
 	// Endpoint name to the problem the last refresh saw (for example, taken over by someone else).
 	EndpointErrors pulumi.StringMapOutput `pulumi:"endpointErrors"`
-	// The endpoints as the program declared them (the `endpoints` input; an endpoint declared without a name has its stable name in the stack state, not here). The stack state holds the endpoints once, in the inputs: the provider's outputs keep only `endpointsSha256` and `endpointCount`, and an SDK resolves this property from the program's inputs after an update (it is unknown during a preview). A set read with `get` lists the registry's endpoints here, by name.
-	Endpoints EndpointArrayOutput `pulumi:"endpoints"`
-	// The sha256 of the endpoints last applied or refreshed, in canonical form (sorted by name; what the state's outputs keep instead of the list).
+	// The sha256 of the endpoints last applied or refreshed, in canonical form (sorted by name). The stack state holds the endpoints once, in the inputs; the outputs keep this digest and `endpointCount` instead of the list, so `endpoints` is an input only.
 	EndpointsSha256 pulumi.StringOutput `pulumi:"endpointsSha256"`
 	// Names of endpoints in the service that are not ours and were left alone.
 	ForeignEndpoints pulumi.StringArrayOutput `pulumi:"foreignEndpoints"`
@@ -228,12 +226,7 @@ func (o RegistryEndpointSetOutput) EndpointErrors() pulumi.StringMapOutput {
 	return o.ApplyT(func(v *RegistryEndpointSet) pulumi.StringMapOutput { return v.EndpointErrors }).(pulumi.StringMapOutput)
 }
 
-// The endpoints as the program declared them (the `endpoints` input; an endpoint declared without a name has its stable name in the stack state, not here). The stack state holds the endpoints once, in the inputs: the provider's outputs keep only `endpointsSha256` and `endpointCount`, and an SDK resolves this property from the program's inputs after an update (it is unknown during a preview). A set read with `get` lists the registry's endpoints here, by name.
-func (o RegistryEndpointSetOutput) Endpoints() EndpointArrayOutput {
-	return o.ApplyT(func(v *RegistryEndpointSet) EndpointArrayOutput { return v.Endpoints }).(EndpointArrayOutput)
-}
-
-// The sha256 of the endpoints last applied or refreshed, in canonical form (sorted by name; what the state's outputs keep instead of the list).
+// The sha256 of the endpoints last applied or refreshed, in canonical form (sorted by name). The stack state holds the endpoints once, in the inputs; the outputs keep this digest and `endpointCount` instead of the list, so `endpoints` is an input only.
 func (o RegistryEndpointSetOutput) EndpointsSha256() pulumi.StringOutput {
 	return o.ApplyT(func(v *RegistryEndpointSet) pulumi.StringOutput { return v.EndpointsSha256 }).(pulumi.StringOutput)
 }
