@@ -11,7 +11,10 @@ ours) and ``endpoint_errors`` (name → problem found by the last read).
 
 State written by earlier releases holds the whole ``endpoints`` list in the outputs too; every
 operation accepts it (its digest is computed from the list), and the next update writes the
-compact shape.
+compact shape. ``read`` (refresh) returns the registry's endpoints as the inputs, so drift shows
+in the next preview; its ``endpoint_errors`` can name a declared endpoint that someone else took
+only for a state of the old shape (the compact shape keeps no names: there, the next ``check``
+refuses such an endpoint, naming its owner).
 
 Reconciliation goes through ``Broker.manage_serv_endps``: only the difference is written, in the
 backend's batch path where it has one. A per-endpoint failure fails the operation with every
