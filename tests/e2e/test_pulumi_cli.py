@@ -165,7 +165,7 @@ def test_endpoint_set_state_holds_each_endpoint_once(
             {"name": "web-b", "address": "10.0.0.2", "port": 80, "metadata": {}},
             {"name": derived, "address": "10.0.0.3", "port": 8080, "metadata": {"zone": "b"}},
         ],
-        key=lambda e: e["name"],
+        key=lambda e: str(e["name"]),
     )
     # the state holds each endpoint once (the inputs), the outputs a digest and a count
     deployment = json.loads(project.exported_state())["deployment"]
