@@ -12,6 +12,7 @@ import pulumi.dynamic
 
 from pulumi_servregistry._common import RegistryInput, properties, resolve_args
 from servregistry.providers import EndpointSetProvider
+from servregistry.providers.endpoint_set import as_declared
 
 __all__ = ["EndpointArgs", "RegistryEndpointSet", "RegistryEndpointSetArgs"]
 
@@ -72,7 +73,14 @@ class RegistryEndpointSet(
     service: pulumi.Output[str]
     """The service."""
     endpoints: pulumi.Output[list[dict[str, Any]]]
-    """Our endpoints as registered (``name``, ``address``, ``port``, ``metadata``), by name."""
+    """Our endpoints as declared and registered (``name``, ``address``, ``port``,
+    ``metadata``), by name; an endpoint declared without a name has its stable name. The stack
+    state holds them once, in the inputs: this is built from them, not read back."""
+    endpoints_sha256: pulumi.Output[str]
+    """The sha256 of the endpoints last applied or refreshed, in canonical form (what the
+    state's outputs keep instead of the list)."""
+    endpoint_count: pulumi.Output[int]
+    """The number of endpoints last applied or refreshed."""
     foreign_endpoints: pulumi.Output[list[str]]
     """Names of endpoints in the service that are not ours and were left alone."""
     endpoint_errors: pulumi.Output[dict[str, str]]
@@ -128,5 +136,12 @@ class RegistryEndpointSet(
             endpoints=endpoints,
             foreign_endpoints=None,
             endpoint_errors=None,
+            endpoints_sha256=None,
+            endpoint_count=None,
         )
         super().__init__(EndpointSetProvider(), resource_name, props, opts)
+        # the outputs do not repeat the list: the SDK resolves it from the inputs, as declared;
+        # names and order as check gives them
+        self.endpoints = pulumi.Output.all(self.service, self.endpoints).apply(
+            lambda args: as_declared(args[0], args[1])
+        )

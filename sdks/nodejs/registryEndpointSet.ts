@@ -37,13 +37,17 @@ export class RegistryEndpointSet extends pulumi.CustomResource {
     }
 
     /**
+     * The number of endpoints last applied or refreshed.
+     */
+    declare public /*out*/ readonly endpointCount: pulumi.Output<number>;
+    /**
      * Endpoint name to the problem the last refresh saw (for example, taken over by someone else).
      */
     declare public /*out*/ readonly endpointErrors: pulumi.Output<{[key: string]: string}>;
     /**
-     * Our endpoints as registered, sorted by name.
+     * The sha256 of the endpoints last applied or refreshed, in canonical form (sorted by name). The stack state holds the endpoints once, in the inputs; the outputs keep this digest and `endpointCount` instead of the list, so `endpoints` is an input only.
      */
-    declare public readonly endpoints: pulumi.Output<outputs.Endpoint[]>;
+    declare public /*out*/ readonly endpointsSha256: pulumi.Output<string>;
     /**
      * Names of endpoints in the service that are not ours and were left alone.
      */
@@ -111,15 +115,18 @@ export class RegistryEndpointSet extends pulumi.CustomResource {
             resourceInputs["ownerValue"] = args?.ownerValue;
             resourceInputs["registry"] = args?.registry;
             resourceInputs["service"] = args?.service;
+            resourceInputs["endpointCount"] = undefined /*out*/;
             resourceInputs["endpointErrors"] = undefined /*out*/;
+            resourceInputs["endpointsSha256"] = undefined /*out*/;
             resourceInputs["foreignEndpoints"] = undefined /*out*/;
             resourceInputs["instance"] = undefined /*out*/;
             resourceInputs["nativeId"] = undefined /*out*/;
             resourceInputs["registryUrl"] = undefined /*out*/;
             resourceInputs["stack"] = undefined /*out*/;
         } else {
+            resourceInputs["endpointCount"] = undefined /*out*/;
             resourceInputs["endpointErrors"] = undefined /*out*/;
-            resourceInputs["endpoints"] = undefined /*out*/;
+            resourceInputs["endpointsSha256"] = undefined /*out*/;
             resourceInputs["foreignEndpoints"] = undefined /*out*/;
             resourceInputs["instance"] = undefined /*out*/;
             resourceInputs["namespace"] = undefined /*out*/;

@@ -34,6 +34,7 @@ PROGRAM = textwrap.dedent(
         "eps", namespace=ns.name, service=svc.name, endpoints=spec["endpoints"]
     )
     pulumi.export("foreign_endpoints", eps.foreign_endpoints)
+    pulumi.export("endpoints", eps.endpoints)
     '''
 )
 

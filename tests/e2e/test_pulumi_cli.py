@@ -4,6 +4,7 @@ using our resources, against every backend."""
 from __future__ import annotations
 
 import copy
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 
 from servregistry import Endpoint, Namespace, Service, errors, open_registry
 from servregistry.backends.etcd import EtcdRegistry
+from servregistry.model import endpoint_name
 from servregistry.providers.ownership import HOLDER_KEY
 from servregistry.registry import ServiceRegistry
 from tests.e2e.pulumi_cli import Project, PulumiError
@@ -146,6 +148,44 @@ def test_lifecycle(project: Project, registry_url: str, reg: ServiceRegistry) ->
     reg.delete_endp("shop", "storefront", "theirs")
     project.destroy()
     assert snapshot(reg) == before
+
+
+def test_endpoint_set_state_holds_each_endpoint_once(
+    project: Project, sqlite_registry_url: str
+) -> None:
+    spec = copy.deepcopy(SPEC)
+    project.configure(sqlite_registry_url, spec)
+    project.up()
+    # the SDK's endpoints attribute is the list, named and sorted as check gives it
+    derived = endpoint_name("web", "10.0.0.3", 8080)
+    outputs = json.loads(project.run("stack", "output", "--json").stdout)
+    assert outputs["endpoints"] == sorted(
+        [
+            {"name": "web-a", "address": "10.0.0.1", "port": 80, "metadata": {}},
+            {"name": "web-b", "address": "10.0.0.2", "port": 80, "metadata": {}},
+            {"name": derived, "address": "10.0.0.3", "port": 8080, "metadata": {"zone": "b"}},
+        ],
+        key=lambda e: str(e["name"]),
+    )
+    # the state holds each endpoint once (the inputs), the outputs a digest and a count
+    deployment = json.loads(project.exported_state())["deployment"]
+    (eps,) = [r for r in deployment["resources"] if r["urn"].endswith("::eps")]
+    assert len(eps["inputs"]["endpoints"]) == 3 and "endpoints" not in eps["outputs"]
+    assert eps["outputs"]["endpoint_count"] == 3
+    assert project.preview() == {}
+
+    # a preview after changing one endpoint shows that endpoint's change, and only it
+    spec["endpoints"][1]["port"] = 81
+    project.configure(sqlite_registry_url, spec)
+    shown = project.run("preview", "--diff").stdout
+    planned = shown[shown.index("RegistryEndpointSet: (update)") : shown.index("--outputs:--")]
+    assert re.findall(r"~ \[\d+\]", planned) == ["~ [1]"], shown  # web-b, by the inputs' order
+    assert re.findall(r"\S+\s*: \S+ => \S+", planned) == ["port    : 80 => 81"], shown
+    project.up()
+    outputs = json.loads(project.run("stack", "output", "--json").stdout)
+    assert [e["port"] for e in outputs["endpoints"] if e["name"] == "web-b"] == [81]
+    assert project.preview() == {}
+    project.destroy()
 
 
 def test_foreign_objects_in_our_service_survive_destroy(

@@ -114,34 +114,42 @@ def test_lifecycle_in_camel_case_with_keyed_diff(plugin: Plugin, sqlite_registry
     news = {"namespace": "payments", "service": "api", "endpoints": endpoints}
     eps_id, outs = plugin.create(EPS, "eps", news)
     assert eps_id == "payments/api"
-    assert [e["name"] for e in outs["endpoints"]] == ["e1", "e2", "e3", "e4"]
+    # the state holds the endpoints once, in the inputs (sorted by check); outputs a digest
+    old_inputs = plugin.check(EPS, "eps", news).inputs
+    assert [e["name"] for e in plain(old_inputs)["endpoints"]] == ["e1", "e2", "e3", "e4"]
+    assert "endpoints" not in outs and outs["endpointCount"] == 4
     assert outs["foreignEndpoints"] == [] and outs["endpointErrors"] == {}
+    # outputs written by earlier releases listed the endpoints: their diff is the same
+    listed = {**outs, "endpoints": plain(old_inputs)["endpoints"]}
+    del listed["endpointsSha256"], listed["endpointCount"]
+
+    def diff_with(news: pb.CheckResponse, old_outputs: dict[str, Any]) -> dict[str, Any]:
+        """The detailed diff as (kind, whether its old value is in the old inputs), by path."""
+        diff = plugin.stub.Diff(
+            pb.DiffRequest(
+                id=eps_id,
+                urn=urn(EPS, "eps"),
+                olds=struct(old_outputs),
+                old_inputs=old_inputs,
+                news=news.inputs,
+            )
+        )
+        assert list(diff.replaces) == []
+        return {k: (v.kind, v.inputDiff) for k, v in diff.detailedDiff.items()}
 
     # removing the 2nd of 4 (by name) is one deletion, at its place in the state
     fewer = plugin.check(
         EPS, "eps", {**news, "endpoints": [e for e in endpoints if e["name"] != "e2"]}
     )
-    diff = plugin.stub.Diff(
-        pb.DiffRequest(id=eps_id, urn=urn(EPS, "eps"), olds=struct(outs), news=fewer.inputs)
-    )
-    assert diff.changes == pb.DiffResponse.DIFF_SOME and list(diff.replaces) == []
-    assert {k: v.kind for k, v in diff.detailedDiff.items()} == {
-        "endpoints[1]": pb.PropertyDiff.DELETE
-    }
+    assert diff_with(fewer, outs) == {"endpoints[1]": (pb.PropertyDiff.DELETE, True)}
+    assert diff_with(fewer, listed) == {"endpoints[1]": (pb.PropertyDiff.DELETE, False)}
     # a changed port is an update of that endpoint only; the same inputs are no change
     moved = [{**e, "port": 9000} if e["name"] == "e3" else e for e in endpoints]
     checked = plugin.check(EPS, "eps", {**news, "endpoints": moved})
-    diff = plugin.stub.Diff(
-        pb.DiffRequest(id=eps_id, urn=urn(EPS, "eps"), olds=struct(outs), news=checked.inputs)
-    )
-    assert {k: v.kind for k, v in diff.detailedDiff.items()} == {
-        "endpoints[2]": pb.PropertyDiff.UPDATE
-    }
+    assert diff_with(checked, outs) == {"endpoints[2]": (pb.PropertyDiff.UPDATE, True)}
+    assert diff_with(checked, listed) == {"endpoints[2]": (pb.PropertyDiff.UPDATE, False)}
     same = plugin.check(EPS, "eps", news)
-    diff = plugin.stub.Diff(
-        pb.DiffRequest(id=eps_id, urn=urn(EPS, "eps"), olds=struct(outs), news=same.inputs)
-    )
-    assert diff.changes == pb.DiffResponse.DIFF_NONE
+    assert diff_with(same, outs) == diff_with(same, listed) == {}
 
     # a new namespace name replaces, shown as such
     renamed = plugin.check(NS, "ns", {"name": "billing"})
@@ -195,6 +203,7 @@ def test_import_takes_ours_and_refuses_foreign(plugin: Plugin, sqlite_registry_u
     read = plugin.stub.Read(pb.ReadRequest(id="shop/web", urn=urn(EPS, "web-eps")))
     outs = plain(read.properties)
     assert [e["name"] for e in plain(read.inputs)["endpoints"]] == ["web-1"]
+    assert "endpoints" not in outs and outs["endpointCount"] == 1
     assert outs["foreignEndpoints"] == ["other-1"] and outs["nativeId"]
 
     with pytest.raises(grpc.RpcError) as refused:

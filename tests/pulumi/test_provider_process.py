@@ -213,25 +213,36 @@ def test_endpoint_set_lifecycle(
     ]
     outs = res.create(eps_props(registry_url, three))
     derived = endpoint_name("web", "10.0.0.1", 80)
-    assert [e["name"] for e in outs["endpoints"]] == sorted([derived, "b", "c"])
+    assert [e["name"] for e in res.inputs["endpoints"]] == [derived, "b", "c"]
+    # the state holds each endpoint once: in the inputs; the outputs keep a digest and a count
+    assert "endpoints" not in outs and "10.0.0.2" not in repr(outs)
+    assert outs["endpoint_count"] == 3 and re.fullmatch(r"[0-9a-f]{64}", outs["endpoints_sha256"])
     assert outs["foreign_endpoints"] == ["theirs"]
     stored = {e.name: e for e in reg.list_endp("prod", "web")}
     assert set(stored) == {derived, "b", "c", "theirs"}
     assert held(stored["b"].metadata) == {"zone": "a", **OURS}
     assert stored["b"].port == 80 and isinstance(stored["b"].port, int)
 
-    # no change → no diff; shrinking updates in place and removes only the dropped endpoint
+    # no change → no diff (whatever the order); any changed field of one endpoint is a change;
+    # shrinking updates in place and removes only the dropped endpoint
     assert res.diff(eps_props(registry_url, three)).changes == 1  # DIFF_NONE
+    assert res.diff(eps_props(registry_url, three[::-1])).changes == 1
+    for changed in ({"port": 81}, {"address": "10.0.0.3"}, {"metadata": {"zone": "b"}}):
+        moved = [three[0], {**three[1], **changed}, three[2]]
+        assert res.diff(eps_props(registry_url, moved)).changes == 2, changed
     diff = res.diff(eps_props(registry_url, three[1:]))
     assert diff.changes == 2 and list(diff.replaces) == []
     res.update(eps_props(registry_url, three[1:]))
     assert {e.name for e in reg.list_endp("prod", "web")} == {"b", "c", "theirs"}
 
-    # drift: an endpoint deleted outside Pulumi disappears from the refreshed state
+    # drift: an endpoint deleted outside Pulumi disappears from the refreshed state: the
+    # refreshed inputs list what is there, the outputs' digest stands for it
     reg.delete_endp("prod", "web", "c")
     read = res.read()
-    assert [e["name"] for e in res.outputs["endpoints"]] == ["b"]
     assert [e["name"] for e in dict(read.inputs)["endpoints"]] == ["b"]
+    assert res.outputs["endpoint_count"] == 1 and "endpoints" not in res.outputs
+    assert res.diff(eps_props(registry_url, three[1:2])).changes == 1  # what is there: none
+    assert res.diff(eps_props(registry_url, three[1:])).changes == 2  # c to write again
 
     res.delete()
     assert [e.name for e in reg.list_endp("prod", "web")] == ["theirs"]

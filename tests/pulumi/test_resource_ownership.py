@@ -64,8 +64,7 @@ def test_replacement_takes_over_and_the_old_delete_removes_nothing(
     assert set(holders(reg).values()) == {holder_value("eps", new.outputs["instance"])}
     old.delete()
     assert set(holders(reg)) == {"e1", "e2"}
-    new.read()
-    assert [e["name"] for e in new.outputs["endpoints"]] == ["e1", "e2"]
+    assert [e["name"] for e in dict(new.read().inputs)["endpoints"]] == ["e1", "e2"]
 
     # the same for a service with force_delete: the old instance leaves service and endpoints
     new_svc = Resource(process, ServiceProvider(), "svc")
@@ -96,8 +95,9 @@ def test_endpoint_sets_sharing_a_service_keep_their_own(
     }
     assert green.outputs["foreign_endpoints"] == ["theirs"]
     for res, names in ((blue, ["e1", "e2"]), (green, ["e3", "e4"])):
-        assert res.read().id
-        assert [e["name"] for e in res.outputs["endpoints"]] == names
+        read = res.read()
+        assert read.id
+        assert [e["name"] for e in dict(read.inputs)["endpoints"]] == names
         assert res.outputs["foreign_endpoints"] == ["theirs"]
         assert res.outputs["endpoint_errors"] == {}
 

@@ -1,11 +1,13 @@
 """Detailed diffs for ``preview --diff``: which inputs change, and for an endpoint set which
 endpoints, by name (no positional phantoms when one endpoint in the middle goes away).
 
-The engine shows a detailed diff by reading each path's old value from the state's outputs and
-its new value from the checked inputs; both list endpoints sorted by name (the provider's
-outputs are sorted, and ``check`` sorts the inputs), so an endpoint's index on each side is
-where that side holds it. An added endpoint is named at its new index, a removed one at its old
-index, a changed one at its index when both sides agree (else as removed and added).
+The engine shows a detailed diff by reading each path's old value from the state's outputs (from
+its old inputs for a path marked as an input diff, as the endpoints are: the outputs keep only
+their digest) and its new value from the checked inputs; both list endpoints sorted by name
+(``check`` sorts the inputs; outputs written by earlier releases are sorted too), so an
+endpoint's index on each side is where that side holds it. An added endpoint is named at its
+new index, a removed one at its old index, a changed one at its index when both sides agree
+(else as removed and added).
 """
 
 from __future__ import annotations

@@ -9,7 +9,9 @@ plugin needs around them:
 * the resource's logical name and ``<project>_<stack>`` label come from its URN (the Python
   SDK passes them as inputs);
 * ``check`` sorts an endpoint set's endpoints by name and ``diff`` returns a detailed diff
-  keyed by endpoint name (``servregistry.native.diff``);
+  keyed by endpoint name (``servregistry.native.diff``), against the old inputs (the state's
+  outputs keep only a digest of the endpoints; the diff marks those paths as input diffs, so
+  the engine shows old values from the old inputs);
 * ``read`` without state is an import: the id (``ns``, ``ns/service``) names the object, and
   only an object carrying our owner and stack pairs is imported; another owner's is refused
   with a message saying who owns it;
@@ -202,13 +204,21 @@ class NativeProvider(provider_pb2_grpc.ResourceProviderServicer):
         if not result.changes:
             return proto.DiffResponse(changes=proto.DiffResponse.DIFF_NONE)
         replaces = list(dict.fromkeys(camel(k) for k in result.replaces or ()))
-        paths = detailed_diff(to_engine(olds), to_engine(news), input_names(urn.type), replaces)
+        shown, from_inputs = to_engine(olds), set[str]()
+        if "endpoints" not in shown and request.HasField("old_inputs"):
+            # the outputs keep a digest of the endpoints, the old inputs the list itself
+            shown["endpoints"] = _plain(request.old_inputs).get("endpoints")
+            from_inputs.add("endpoints")
+        paths = detailed_diff(shown, to_engine(news), input_names(urn.type), replaces)
         return proto.DiffResponse(
             changes=proto.DiffResponse.DIFF_SOME,
             replaces=replaces,
             deleteBeforeReplace=bool(result.delete_before_replace),
             diffs=sorted({p.split("[", 1)[0] for p in paths}),
-            detailedDiff={p: proto.PropertyDiff(kind=k) for p, k in paths.items()},
+            detailedDiff={
+                p: proto.PropertyDiff(kind=k, inputDiff=p.split("[", 1)[0] in from_inputs)
+                for p, k in paths.items()
+            },
             hasDetailedDiff=True,
         )
 

@@ -3,9 +3,18 @@ service (other endpoint sets of the stack may hold others in the same service).
 
 Inputs (state keys): ``namespace``, ``service``, ``endpoints`` (a list of ``{name, address,
 port, metadata}``; ``check`` fills a missing name with the seed's stable naming), ``registry``,
-``owner_key``, ``owner_value``, ``stack``. Outputs add ``registry_url``, ``native_id`` (the
-service's), ``foreign_endpoints`` (names left alone because they are not ours) and
-``endpoint_errors`` (name → problem found by the last read).
+``owner_key``, ``owner_value``, ``stack``. Outputs are the inputs without ``endpoints``, plus
+``endpoints_sha256`` and ``endpoint_count`` (the digest and number of the endpoints as last
+applied or read: the state holds each endpoint once, in the inputs), ``registry_url``,
+``native_id`` (the service's), ``foreign_endpoints`` (names left alone because they are not
+ours) and ``endpoint_errors`` (name → problem found by the last read).
+
+State written by earlier releases holds the whole ``endpoints`` list in the outputs too; every
+operation accepts it (its digest is computed from the list), and the next update writes the
+compact shape. ``read`` (refresh) returns the registry's endpoints as the inputs, so drift shows
+in the next preview; its ``endpoint_errors`` can name a declared endpoint that someone else took
+only for a state of the old shape (the compact shape keeps no names: there, the next ``check``
+refuses such an endpoint, naming its owner).
 
 Reconciliation goes through ``Broker.manage_serv_endps``: only the difference is written, in the
 backend's batch path where it has one. A per-endpoint failure fails the operation with every
@@ -19,6 +28,8 @@ nor removed. ``check`` refuses a second set of the stack declaring the same endp
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -46,6 +57,9 @@ from servregistry.providers.base import (
 from servregistry.providers.ownership import holder_name, new_instance
 from servregistry.providers.reporting import warn
 from servregistry.registry import ServiceRegistry
+
+#: the outputs that stand for the endpoint list in the state
+DIGEST_KEYS = ("endpoints_sha256", "endpoint_count")
 
 
 class EndpointSetProvider(RegistryProvider):
@@ -135,9 +149,9 @@ class EndpointSetProvider(RegistryProvider):
         return {k: v for k, v in endp.items() if v is not None}
 
     def diff(self, _id: str, olds: Props, news: Props) -> DiffResult:
-        endpoints_changed = is_unknown(news.get("endpoints")) or _canonical(
-            olds.get("endpoints")
-        ) != _canonical(news.get("endpoints"))
+        endpoints_changed = is_unknown(news.get("endpoints")) or digest(
+            news.get("endpoints")
+        ) != _state_digest(olds)
         return self.diff_identity(olds, news, ("namespace", "service"), endpoints_changed)
 
     def create(self, props: Props) -> CreateResult:
@@ -147,15 +161,16 @@ class EndpointSetProvider(RegistryProvider):
 
     def update(self, _id: str, olds: Props, news: Props) -> UpdateResult:
         instance = olds.get("instance") or new_instance()
-        return UpdateResult(self._apply(user_props(news), instance, _names(olds)))
+        return UpdateResult(self._apply(user_props(news), instance, _legacy_names(olds)))
 
     def _apply(self, inputs: Props, instance: str, previous: list[str]) -> Props:
         settings = self.settings(inputs, instance)
         broker = settings.broker()
         ns, serv = inputs["namespace"], inputs["service"]
+        listed = inputs.get("endpoints")
         desired = [
             Endpoint(e["name"], ns, serv, e["address"], e["port"], e.get("metadata"))
-            for e in _endpoint_list(inputs.get("endpoints"))
+            for e in _endpoint_list(listed)
         ]
         failures = broker.manage_serv_endps(ns, serv, desired, previous)
         wanted = {e.name for e in desired}
@@ -176,7 +191,7 @@ class EndpointSetProvider(RegistryProvider):
                 f"{len(problems)} endpoint(s) of {ns}/{serv} could not be reconciled "
                 f"(the others were; run up again to retry): {details}"
             )
-        return self._outputs(inputs, settings, broker, desired, foreign, {})
+        return self._outputs(inputs, settings, listed, foreign, {})
 
     def read(self, id_: str, props: Props) -> ReadResult:
         inputs = user_props(props)
@@ -189,7 +204,9 @@ class EndpointSetProvider(RegistryProvider):
             current = registry.list_endp(ns, serv)
         except errors.NotFoundError:
             return ReadResult(None, {})
-        declared = {e["name"] for e in _endpoint_list(inputs.get("endpoints"))}
+        # only a state of the old shape lists the endpoints (the new shape's endpoints all
+        # carry our holder pair): its names recognise ours written before holder pairs
+        declared = set(_legacy_names(inputs))
         ours = [e for e in current if broker.holds(e, legacy=e.name in declared)]
         foreign = sorted(e.name for e in current if not broker.owns(e))
         taken = {
@@ -203,15 +220,17 @@ class EndpointSetProvider(RegistryProvider):
                     f"held by resource {holder_name(held_by)!r} of this stack since the last "
                     "update; the next update takes it back"
                 )
-        outs = self._outputs(inputs, settings, broker, ours, foreign, taken)
-        return ReadResult(id_, outs, {**inputs, "endpoints": outs["endpoints"]})
+        endpoints = listing(ours, broker)
+        outs = self._outputs(inputs, settings, endpoints, foreign, taken)
+        kept = {k: v for k, v in inputs.items() if k not in (*DIGEST_KEYS, "endpoints")}
+        return ReadResult(id_, outs, {**kept, "endpoints": endpoints})
 
     def delete(self, _id: str, props: Props) -> None:
         inputs = user_props(props)
         broker = self.settings(inputs).broker()
         ns, serv = inputs["namespace"], inputs["service"]
         try:
-            failures = broker.manage_serv_endps(ns, serv, [], _names(props))
+            failures = broker.manage_serv_endps(ns, serv, [], _legacy_names(props))
         except errors.NotFoundError:
             return  # the service (and so its endpoints) is gone already
         problems = {
@@ -229,25 +248,19 @@ class EndpointSetProvider(RegistryProvider):
         self,
         inputs: Props,
         settings: Settings,
-        broker: Broker,
-        endpoints: list[Endpoint],
+        endpoints: Any,
         foreign: list[str],
         problems: dict[str, str],
     ) -> Props:
+        """The state's outputs: the inputs but their endpoint list, which the digest and count
+        stand for (an SDK resolves the ``endpoints`` attribute from the inputs)."""
         native = getattr(settings.registry(), "native_id", None)
         service = Service(inputs["service"], inputs["namespace"])
         return {
-            **inputs,
+            **{k: v for k, v in inputs.items() if k != "endpoints"},
             **settings.outputs(),
-            "endpoints": [
-                {
-                    "name": e.name,
-                    "address": e.address,
-                    "port": e.port,
-                    "metadata": broker.user_metadata(e.metadata),
-                }
-                for e in sorted(endpoints, key=lambda e: e.name)
-            ],
+            "endpoints_sha256": digest(endpoints),
+            "endpoint_count": len(endpoints or ()),
             "foreign_endpoints": foreign,
             "endpoint_errors": problems,
             "native_id": native(service) if native else f"{service.ns_name}/{service.name}",
@@ -276,9 +289,56 @@ def _taken(
     ]
 
 
-def _names(props: Props) -> list[str]:
-    """The names of the endpoints a state (old outputs) lists."""
+def _legacy_names(props: Props) -> list[str]:
+    """The names of the endpoints a state (old outputs) lists: only a state written before the
+    outputs held a digest does, and only its endpoints may lack our holder pair (those written
+    before holder pairs existed); a state of the new shape lists none and needs none."""
     return [str(e.get("name")) for e in props.get("endpoints") or () if isinstance(e, Mapping)]
+
+
+def listing(endpoints: list[Endpoint], broker: Broker) -> list[dict[str, Any]]:
+    """Registered endpoints as the ``endpoints`` input lists them (user metadata only), by
+    name."""
+    return [
+        {
+            "name": e.name,
+            "address": e.address,
+            "port": e.port,
+            "metadata": broker.user_metadata(e.metadata),
+        }
+        for e in sorted(endpoints, key=lambda e: e.name)
+    ]
+
+
+def as_declared(service: str, endpoints: Any) -> list[dict[str, Any]]:
+    """An ``endpoints`` input as ``check`` leaves it (a missing name is the stable name), by
+    name: what an SDK shows as the set's endpoints, which the outputs no longer repeat."""
+    named = []
+    for item in endpoints or ():
+        port = int(item["port"])
+        name = item.get("name") or endpoint_name(service, item["address"], port)
+        named.append(
+            {
+                "name": name,
+                "address": item["address"],
+                "port": port,
+                "metadata": dict(item.get("metadata") or {}),
+            }
+        )
+    return sorted(named, key=lambda e: e["name"])
+
+
+def digest(endpoints: Any) -> str:
+    """The sha256 of an endpoint list in its canonical form (see ``_canonical``): equal for
+    equal endpoints whatever their order and number types."""
+    text = json.dumps(_canonical(endpoints), separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _state_digest(olds: Props) -> str:
+    """The digest of the endpoints a state's outputs stand for, in either shape."""
+    stored = olds.get(DIGEST_KEYS[0])
+    return stored if isinstance(stored, str) else digest(olds.get("endpoints"))
 
 
 def _endpoint_list(value: Any) -> list[dict[str, Any]]:

@@ -16,10 +16,12 @@ import (
 type RegistryEndpointSet struct {
 	pulumi.CustomResourceState
 
+	// The number of endpoints last applied or refreshed.
+	EndpointCount pulumi.IntOutput `pulumi:"endpointCount"`
 	// Endpoint name to the problem the last refresh saw (for example, taken over by someone else).
 	EndpointErrors pulumi.StringMapOutput `pulumi:"endpointErrors"`
-	// Our endpoints as registered, sorted by name.
-	Endpoints EndpointArrayOutput `pulumi:"endpoints"`
+	// The sha256 of the endpoints last applied or refreshed, in canonical form (sorted by name). The stack state holds the endpoints once, in the inputs; the outputs keep this digest and `endpointCount` instead of the list, so `endpoints` is an input only.
+	EndpointsSha256 pulumi.StringOutput `pulumi:"endpointsSha256"`
 	// Names of endpoints in the service that are not ours and were left alone.
 	ForeignEndpoints pulumi.StringArrayOutput `pulumi:"foreignEndpoints"`
 	// This resource instance's random id, drawn at create: with the resource's name it forms the `pulumi-resource` pair written on what it holds.
@@ -214,14 +216,19 @@ func (o RegistryEndpointSetOutput) ToRegistryEndpointSetOutputWithContext(ctx co
 	return o
 }
 
+// The number of endpoints last applied or refreshed.
+func (o RegistryEndpointSetOutput) EndpointCount() pulumi.IntOutput {
+	return o.ApplyT(func(v *RegistryEndpointSet) pulumi.IntOutput { return v.EndpointCount }).(pulumi.IntOutput)
+}
+
 // Endpoint name to the problem the last refresh saw (for example, taken over by someone else).
 func (o RegistryEndpointSetOutput) EndpointErrors() pulumi.StringMapOutput {
 	return o.ApplyT(func(v *RegistryEndpointSet) pulumi.StringMapOutput { return v.EndpointErrors }).(pulumi.StringMapOutput)
 }
 
-// Our endpoints as registered, sorted by name.
-func (o RegistryEndpointSetOutput) Endpoints() EndpointArrayOutput {
-	return o.ApplyT(func(v *RegistryEndpointSet) EndpointArrayOutput { return v.Endpoints }).(EndpointArrayOutput)
+// The sha256 of the endpoints last applied or refreshed, in canonical form (sorted by name). The stack state holds the endpoints once, in the inputs; the outputs keep this digest and `endpointCount` instead of the list, so `endpoints` is an input only.
+func (o RegistryEndpointSetOutput) EndpointsSha256() pulumi.StringOutput {
+	return o.ApplyT(func(v *RegistryEndpointSet) pulumi.StringOutput { return v.EndpointsSha256 }).(pulumi.StringOutput)
 }
 
 // Names of endpoints in the service that are not ours and were left alone.

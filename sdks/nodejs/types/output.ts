@@ -5,25 +5,3 @@ import * as pulumi from "@pulumi/pulumi";
 import * as inputs from "../types/input";
 import * as outputs from "../types/output";
 
-/**
- * One endpoint: an IP address and a port; without a name the stable name `<service>-<sha256(address-port)[:10]>` is used.
- */
-export interface Endpoint {
-    /**
-     * The endpoint's IP address.
-     */
-    address: string;
-    /**
-     * User metadata (string to string). Our owner, `pulumi-stack` and `pulumi-resource` keys are reserved. Changes update in place.
-     */
-    metadata?: {[key: string]: string};
-    /**
-     * The endpoint's name, unique in the set (default: derived from service, address and port).
-     */
-    name?: string;
-    /**
-     * The endpoint's port (1-65535).
-     */
-    port: number;
-}
-
