@@ -60,6 +60,7 @@ from bench.common import (
     SCENARIOS,
     Result,
     add_table_options,
+    assert_converged,
     cell_text,
     desired_of,
     measure_reconcile,
@@ -270,8 +271,7 @@ def cell(backend: str, port: int, concurrency: int, way: str, scenario: str, n: 
     result, wanted = measure_reconcile(lambda: desired(backend, scenario, n), reconcile)
     result["calls"] = requests.calls
     for serv, endps in wanted.items():
-        stored = {e.name: e.metadata.get("version") for e in reg.list_endp(NS, serv)}
-        assert stored == {e.name: e.metadata.get("version") for e in endps}, "reconcile diverged"
+        assert_converged(reg, endps, serv)
     reg.close()
     return result
 

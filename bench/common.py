@@ -82,6 +82,12 @@ def run_seed(reg: Any, desired: list[Endpoint], serv: str = SERV) -> None:
     run_broker(SeedStyle(reg), desired, serv)
 
 
+def assert_converged(reg: Any, desired: list[Endpoint], serv: str = SERV) -> None:
+    """The registry holds exactly the desired endpoints of ``serv`` (names and versions)."""
+    stored = {e.name: e.metadata.get("version") for e in reg.list_endp(NS, serv)}
+    assert stored == {e.name: e.metadata.get("version") for e in desired}, "reconcile diverged"
+
+
 def stamper(reg: Any) -> Callable[[Endpoint], Endpoint]:
     """What the floors write: each endpoint as the Broker writes it (with the owner pair)."""
     stamp = Broker(reg).stamp

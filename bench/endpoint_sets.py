@@ -57,6 +57,7 @@ from bench.common import (
     Result,
     SeedStyle,
     add_table_options,
+    assert_converged,
     desired_of,
     endpoints,
     measure_reconcile,
@@ -159,8 +160,7 @@ def cell(target: str, prefix: str, way: str, scenario: str, n: int) -> Result:
         lambda: desired_of(scenario, n), lambda desired: RUNS[way](reg, desired)
     )
     result["calls"] = counter.calls
-    stored = {e.name: e.metadata.get("version") for e in reg.list_endp(NS, SERV)}
-    assert stored == {e.name: e.metadata.get("version") for e in desired}, "reconcile diverged"
+    assert_converged(reg, desired)
     return result
 
 

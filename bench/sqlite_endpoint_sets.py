@@ -42,6 +42,7 @@ from bench.common import (
     SERV,
     Result,
     add_table_options,
+    assert_converged,
     desired_of,
     endpoints,
     measure_reconcile,
@@ -171,8 +172,7 @@ def cell(path: Path, way: str, scenario: str, n: int) -> Result:
     )
     result["calls"] = statements.calls
     conn.close()
-    stored = {e.name: e.metadata.get("version") for e in reg.list_endp(NS, SERV)}
-    assert stored == {e.name: e.metadata.get("version") for e in desired}, "reconcile diverged"
+    assert_converged(reg, desired)
     reg.close()
     return result
 

@@ -254,6 +254,10 @@ class PlainEndpointText:
         plain = _PLAIN.fullmatch(ns_name) and _PLAIN.fullmatch(serv_name)
         self._parents = f"serviceName: {serv_name}\nnamespaceName: {ns_name}\n" if plain else None
 
+    def name_of(self, key: bytes) -> str:
+        """The endpoint name of a key :meth:`of` gave."""
+        return key.decode()[len(self._base) :]
+
     def of(self, wanted: Mapping[str, tuple[Endpoint, Any]]) -> dict[bytes, bytes]:
         """``key → stored value`` for each ``name → (endpoint, metadata as written)`` that is
         written plain (the endpoint's address and port, with that metadata)."""

@@ -794,14 +794,14 @@ class _Unchanged:
     of each wanted endpoint, where it can be written plain), and what it found."""
 
     def __init__(self, prefix: str, ns_name: str, serv_name: str, wanted: Mapping[str, Wanted]):
+        self._texts = layout.PlainEndpointText(prefix, ns_name, serv_name)
         #: the key of each endpoint whose stored value can be expected → that value
-        self.expected = layout.PlainEndpointText(prefix, ns_name, serv_name).of(wanted)
+        self.expected = self._texts.of(wanted)
         #: the keys found holding it
         self.keys: list[bytes] = []
-        self._cut = len(layout.endp_key(prefix, ns_name, serv_name, "").encode())
 
     def names(self) -> set[str]:
-        return {key[self._cut :].decode() for key in self.keys}
+        return {self._texts.name_of(key) for key in self.keys}
 
 
 def _batched(items: Iterator[_T], size: int) -> Iterator[list[_T]]:
