@@ -211,11 +211,11 @@ def main() -> None:
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     print(port, flush=True)
-    signal.signal(signal.SIGTERM, lambda *_: server.stop(0))
-    try:
-        server.wait_for_termination()
-    except KeyboardInterrupt:  # the engine interrupts its plugins when it is done
-        server.stop(0)
+    # the engine interrupts (or terminates) its plugins when it is done: stop serving then,
+    # rather than let an interrupt land inside the wait (which printed a traceback now and then)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: server.stop(0))
+    server.wait_for_termination()
 
 
 if __name__ == "__main__":
