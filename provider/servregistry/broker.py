@@ -392,8 +392,8 @@ class Broker:
             if stamped is None:
                 stamped = stamped_by[pairs] = shared_metadata(self._stamp(endp.metadata))
             wanted = (endp, stamped)
-            earlier = desired.get(endp.name)
-            if earlier is not None and _as_written(earlier, ns_name, serv_name) != _as_written(
+            earlier = desired.setdefault(endp.name, wanted)
+            if earlier is not wanted and _as_written(earlier, ns_name, serv_name) != _as_written(
                 wanted, ns_name, serv_name
             ):
                 raise errors.InvalidInputError(
@@ -401,7 +401,6 @@ class Broker:
                     rule=f"endpoint name {endp.name!r} is given twice with different "
                     "address, port or metadata",
                 )
-            desired[endp.name] = wanted
         return desired
 
     @staticmethod

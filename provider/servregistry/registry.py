@@ -27,7 +27,7 @@ every ``pulumi up`` that changes nothing) are recognised without being decoded.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -125,7 +125,7 @@ class UnchangedEndpointReader(Protocol):
 
     def list_endp_unchanged(
         self, ns_name: str, serv_name: str, wanted: Mapping[str, Wanted]
-    ) -> tuple[list[Endpoint], set[str]]:
+    ) -> tuple[list[Endpoint], Collection[str]]:
         """``(listed, unchanged)``: ``unchanged`` holds names whose stored endpoint equals
         ``wanted[name]`` as written under ``ns_name``/``serv_name`` (see :data:`Wanted`);
         ``listed`` is exactly what ``list_endp`` returns for every other stored endpoint. A name

@@ -141,7 +141,10 @@ class RegistryEndpointSet(
         )
         super().__init__(EndpointSetProvider(), resource_name, props, opts)
         # the outputs do not repeat the list: the SDK resolves it from the inputs, as declared;
-        # names and order as check gives them
-        self.endpoints = pulumi.Output.all(self.service, self.endpoints).apply(
-            lambda args: as_declared(args[0], args[1])
+        # names and order as check gives them. Nested applies, not ``Output.all``: that would
+        # lift every value of every endpoint into an Output of its own (the list holds plain
+        # values, as the engine resolved them)
+        declared = self.endpoints
+        self.endpoints = self.service.apply(
+            lambda service: declared.apply(lambda items: as_declared(service, items))
         )

@@ -184,3 +184,44 @@ def test_a_changed_endpoint_is_listed_and_written(
     assert [e.name for e in listed] == ["e005"] and "e005" not in unchanged
     assert Broker(fresh(reg)).manage_serv_endps(NS, SERV, changed) == {}
     assert fresh(reg).get_endp(NS, SERV, "e005").port == 81
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["e0", "e1", "web-01", "yes", "123", "a:b", "x y", "ü"]),
+            st.sampled_from(ADDRESSES),
+            st.integers(0, 65535),
+            st.dictionaries(st.sampled_from(TEXTS), st.sampled_from(TEXTS), max_size=3),
+        ),
+        max_size=8,
+    ),
+    st.sampled_from([("fast", "web"), ("fast", "has space"), ("ü", "web")]),
+)
+@settings(max_examples=examples(200), deadline=None)
+def test_each_expected_value_reads_back_as_the_endpoint_as_written(
+    fields: list[Fields], parents: tuple[str, str]
+) -> None:
+    """``PlainEndpointText.of``, whether it takes its one-text path (every scalar plain) or goes
+    endpoint by endpoint: each key is the endpoint's key, each value decodes to the endpoint as
+    written, and every endpoint whose texts YAML writes plain is there."""
+    ns_name, serv_name = parents
+    broker = Broker(EtcdRegistry(["127.0.0.1:1"], prefix="/p/"))
+    desired = {n: Endpoint(n, ns_name, serv_name, a, p, m) for n, a, p, m in fields}
+    wants = broker._desired_endpoints(broker._registry(), ns_name, serv_name, desired.values())
+    texts = layout.PlainEndpointText("/p/", ns_name, serv_name)
+    expected = texts.of(wants)
+    names = texts.names_of(list(expected))
+    assert sorted(names) == sorted({*names}) and set(names) <= set(wants)
+    for key, name in zip(expected, names, strict=True):
+        written = _as_written(wants[name], ns_name, serv_name)
+        assert key == layout.key_of("/p/", written).encode()
+        assert layout.decode(Endpoint, expected[key], layout.names_of("/p/", key.decode())) == (
+            written
+        )
+    for name, want in wants.items():
+        written = _as_written(want, ns_name, serv_name)
+        texts_of = [ns_name, serv_name, name, written.address]
+        texts_of += [t for pair in written.metadata.items() for t in pair]
+        if all(map(layout._plain, texts_of)):
+            assert layout.key_of("/p/", written).encode() in expected

@@ -66,8 +66,14 @@ def cached_registry(url: str, password: str | None = None) -> ServiceRegistry:
         return registry
 
 
+#: the types of most input values (asked about thousands of times in a large endpoint set)
+_KNOWN_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def is_unknown(value: Any) -> bool:
     """Whether ``value`` (or anything inside it) is not known yet, as during a preview."""
+    if type(value) in _KNOWN_SCALARS:
+        return False
     if isinstance(value, Unknown):
         return True
     if isinstance(value, Mapping):
@@ -149,6 +155,16 @@ def _settings(
         holder=MetadataPair(HOLDER_KEY, holder_value(name, instance) if instance else ""),
         instance=instance,
     )
+
+
+@dataclass(frozen=True)
+class WriteRules:
+    """The metadata keys user input may not hold, and the registry (and a Broker stamping as
+    the resource will) that checks an object as it would be written."""
+
+    reserved: frozenset[str]
+    broker: Broker
+    registry: ServiceRegistry
 
 
 class RegistryProvider(ResourceProvider):
@@ -271,18 +287,19 @@ class RegistryProvider(ResourceProvider):
         failures: list[CheckFailure],
         settings_ok: bool,
         field_prefix: str = "",
+        rules: WriteRules | None = None,
     ) -> RegistryObject | None:
         """Build a model object from inputs and validate it (model rules, then the backend's
-        rules when the registry is known); record one CheckFailure per problem."""
+        rules when the registry is known); record one CheckFailure per problem. ``rules`` are
+        :meth:`write_rules` of ``news``, when the caller checks many objects with them."""
         try:
             obj = build()
         except errors.InvalidInputError as exc:
             failures.append(CheckFailure(field_prefix + _input_field(exc), exc.rule or str(exc)))
             return None
         if settings_ok:
-            settings = self.settings(news)
-            reserved = {settings.owner.key, STACK_KEY, HOLDER_KEY}
-            clash = sorted(reserved & set(obj.metadata))
+            rules = rules or self.write_rules(news)
+            clash = sorted(rules.reserved.intersection(obj.metadata))
             if clash:
                 failures.append(
                     CheckFailure(
@@ -291,16 +308,23 @@ class RegistryProvider(ResourceProvider):
                     )
                 )
                 return None
-            # validate what will really be written, with an instance id of the real length
-            broker = self.settings(news, instance="0" * INSTANCE_LENGTH).broker()
             try:
-                settings.registry().validate(broker.stamp(obj))
+                rules.registry.validate(rules.broker.stamp(obj))
             except errors.InvalidInputError as exc:
                 failures.append(
                     CheckFailure(field_prefix + _input_field(exc), exc.rule or str(exc))
                 )
                 return None
         return obj
+
+    def write_rules(self, news: Mapping[str, Any]) -> WriteRules:
+        """What :meth:`check_object` checks an object against, for valid settings ``news``."""
+        settings = self.settings(news)
+        # validate what will really be written, with an instance id of the real length
+        broker = self.settings(news, instance="0" * INSTANCE_LENGTH).broker()
+        return WriteRules(
+            frozenset({settings.owner.key, STACK_KEY, HOLDER_KEY}), broker, settings.registry()
+        )
 
     def declare(
         self,

@@ -49,6 +49,7 @@ from servregistry.providers.base import (
     Props,
     RegistryProvider,
     Settings,
+    WriteRules,
     check_metadata,
     check_name,
     is_unknown,
@@ -80,9 +81,10 @@ class EndpointSetProvider(RegistryProvider):
             return CheckResult(news, failures)
         normalized: list[Any] = []
         seen: dict[str, int] = {}
+        rules = self.write_rules(news) if settings_ok and ns and serv and raw else None
         for index, item in enumerate(raw):
             field = f"endpoints[{index}]"
-            endp = self._check_endpoint(item, field, ns, serv, news, failures, settings_ok)
+            endp = self._check_endpoint(item, field, ns, serv, news, failures, rules)
             normalized.append(endp if endp is not None else item)
             if endp is None or not isinstance(endp.get("name"), str):
                 continue
@@ -115,7 +117,7 @@ class EndpointSetProvider(RegistryProvider):
         serv: str | None,
         news: Props,
         failures: list[CheckFailure],
-        settings_ok: bool,
+        rules: WriteRules | None,
     ) -> dict[str, Any] | None:
         if is_unknown(item) and not isinstance(item, Mapping):
             return None
@@ -142,8 +144,9 @@ class EndpointSetProvider(RegistryProvider):
                 name or "unnamed", ns or "ns", serv or "serv", address, port, metadata
             ),
             failures,
-            settings_ok and bool(ns and serv),
+            rules is not None,
             field_prefix=f"{field}.",
+            rules=rules,
         )
         endp = {"name": name, "address": address, "port": port, "metadata": metadata}
         return {k: v for k, v in endp.items() if v is not None}

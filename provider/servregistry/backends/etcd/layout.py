@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import yaml
@@ -254,30 +254,60 @@ class PlainEndpointText:
         plain = _PLAIN.fullmatch(ns_name) and _PLAIN.fullmatch(serv_name)
         self._parents = f"serviceName: {serv_name}\nnamespaceName: {ns_name}\n" if plain else None
 
-    def name_of(self, key: bytes) -> str:
-        """The endpoint name of a key :meth:`of` gave."""
-        return key.decode()[len(self._base) :]
+    def names_of(self, keys: Sequence[bytes]) -> list[str]:
+        """The endpoint names of keys :meth:`of` gave (decoded at once: keys hold no NUL)."""
+        if not keys:
+            return []
+        base = self._base
+        return b"\0".join(keys).decode()[len(base) :].split("\0" + base)
 
     def of(self, wanted: Mapping[str, tuple[Endpoint, Any]]) -> dict[bytes, bytes]:
         """``key → stored value`` for each ``name → (endpoint, metadata as written)`` that is
-        written plain (the endpoint's address and port, with that metadata)."""
+        written plain (the endpoint's address and port, with that metadata).
+
+        The usual set is plain throughout (names, addresses, a few metadata maps): its keys and
+        values are then built as two texts, each encoded once and cut at NUL (which no plain
+        scalar holds); otherwise endpoint by endpoint, leaving out those that are not plain."""
         base, parents = self._base, self._parents
-        if parents is None or not wanted:
+        if parents is None or not wanted or "\0" in base:
             return {}
-        # one pattern over all the names at once (they are usually all plain)
-        all_plain = _PLAIN_LINES.fullmatch("\n".join(wanted)) is not None
         blocks: dict[int, str | None] = {}  # id of a metadata map (alive in ``wanted``) → block
+        for _endp, metadata in wanted.values():
+            if id(metadata) not in blocks:
+                blocks[id(metadata)] = _plain_block(metadata)
+        names = "\n".join(wanted)
+        addresses = "\n".join([endp.address for endp, _metadata in wanted.values()])
+        head = f"\n{parents}metadata:"
+        if (
+            None in blocks.values()
+            or _PLAIN_LINES.fullmatch(names) is None
+            or _PLAIN_LINES.fullmatch(addresses) is None
+        ):
+            return self._one_by_one(wanted, blocks, head)
+        values = "\0".join(
+            [
+                f"name: {name}{head}{blocks[id(metadata)]}\naddress: {endp.address}\n"
+                f"port: {endp.port}\n"
+                for name, (endp, metadata) in wanted.items()
+            ]
+        )
+        keys = (base + names.replace("\n", "\0" + base)).encode().split(b"\0")
+        return dict(zip(keys, values.encode().split(b"\0"), strict=True))
+
+    def _one_by_one(
+        self,
+        wanted: Mapping[str, tuple[Endpoint, Any]],
+        blocks: Mapping[int, str | None],
+        head: str,
+    ) -> dict[bytes, bytes]:
         plain = _PLAIN.fullmatch
         texts: dict[bytes, bytes] = {}
         for name, (endp, metadata) in wanted.items():
-            block = blocks.get(id(metadata), "")
-            if block == "":
-                block = blocks[id(metadata)] = _plain_block(metadata)
-            address, port = endp.address, endp.port
-            if block is None or not (all_plain or plain(name)) or not plain(address):
+            block, address = blocks[id(metadata)], endp.address
+            if block is None or not plain(name) or not plain(address):
                 continue
-            texts[(base + name).encode()] = (
-                f"name: {name}\n{parents}metadata:{block}\naddress: {address}\nport: {port}\n"
+            texts[(self._base + name).encode()] = (
+                f"name: {name}{head}{block}\naddress: {address}\nport: {endp.port}\n"
             ).encode()
         return texts
 

@@ -436,10 +436,11 @@ class EtcdRegistry(BaseRegistry):
                 unchanged_keys.clear()
             fresh: dict[str, tuple[int, RegistryObject]] = {}
             for kv in kvs:
-                if expected is not None and expected.get(kv.key) == kv.value:
-                    unchanged_keys.append(kv.key)  # stored as wanted: not decoded
+                raw_key = kv.key
+                if expected is not None and expected.get(raw_key) == kv.value:
+                    unchanged_keys.append(raw_key)  # stored as wanted: not decoded
                     continue
-                key = kv.key.decode(errors="replace")
+                key = raw_key.decode(errors="replace")
                 name = key[cut:] if key.startswith(base) else ""
                 if name and "/" not in name:
                     mod = kv.mod_revision
@@ -515,7 +516,7 @@ class EtcdRegistry(BaseRegistry):
 
     def list_endp_unchanged(
         self, ns_name: str, serv_name: str, wanted: Mapping[str, Wanted]
-    ) -> tuple[list[Endpoint], set[str]]:
+    ) -> tuple[list[Endpoint], list[str]]:
         """``list_endp`` less the endpoints stored byte for byte as ``wanted`` would be written
         (see :class:`~servregistry.registry.UnchangedEndpointReader`): those are named, not
         decoded, nor kept in the cache (nothing is written to them). A value written otherwise
@@ -800,8 +801,8 @@ class _Unchanged:
         #: the keys found holding it
         self.keys: list[bytes] = []
 
-    def names(self) -> set[str]:
-        return {self._texts.name_of(key) for key in self.keys}
+    def names(self) -> list[str]:
+        return self._texts.names_of(self.keys)
 
 
 def _batched(items: Iterator[_T], size: int) -> Iterator[list[_T]]:
