@@ -43,7 +43,7 @@ def as_written(wanted: Wanted) -> Endpoint:
 
 
 endpoint_fields = st.tuples(
-    st.sampled_from(["e0", "e1", "e2", "yes", "123", "a:b"]),
+    st.sampled_from(["e0", "e1", "e2", "yes", "123", "a:b", "x\ny"]),
     st.sampled_from(ADDRESSES),
     st.sampled_from([80, 8080]),
     st.dictionaries(st.sampled_from(TEXTS), st.sampled_from(TEXTS), max_size=3),
@@ -189,7 +189,7 @@ def test_a_changed_endpoint_is_listed_and_written(
 @given(
     st.lists(
         st.tuples(
-            st.sampled_from(["e0", "e1", "web-01", "yes", "123", "a:b", "x y", "ü"]),
+            st.sampled_from(["e0", "e1", "web-01", "yes", "123", "a:b", "x y", "ü", "x\ny"]),
             st.sampled_from(ADDRESSES),
             st.integers(0, 65535),
             st.dictionaries(st.sampled_from(TEXTS), st.sampled_from(TEXTS), max_size=3),

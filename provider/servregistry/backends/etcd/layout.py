@@ -278,8 +278,11 @@ class PlainEndpointText:
         names = "\n".join(wanted)
         addresses = "\n".join([endp.address for endp, _metadata in wanted.values()])
         head = f"\n{parents}metadata:"
+        lines = len(wanted) - 1  # a name may itself hold a newline: then it is not plain
         if (
             None in blocks.values()
+            or names.count("\n") != lines
+            or addresses.count("\n") != lines
             or _PLAIN_LINES.fullmatch(names) is None
             or _PLAIN_LINES.fullmatch(addresses) is None
         ):
