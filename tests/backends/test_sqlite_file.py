@@ -110,6 +110,29 @@ def test_a_first_layout_file_is_upgraded_in_place(tmp_path: Path) -> None:
     assert new["namespaces"][0][:2] == old["namespaces"][0][:2]
 
 
+def test_opening_an_old_file_while_another_process_writes_it_waits(tmp_path: Path) -> None:
+    """An opener that must switch the file to WAL mode while another connection holds its write
+    lock waits for it (SQLite refuses that switch at once instead of waiting); it used to fail
+    at once with "database is locked", about once in 100 races of openers."""
+    path = tmp_path / "old.db"
+    write_layout_1(path)
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(0.3, lambda: other.execute("COMMIT"))
+    release.start()
+    try:
+        reg = SqliteRegistry(path, timeout=10)
+        assert {e.name for e in reg.list_endp("prod", "web")} == {"ours", "theirs"}
+        reg.close()
+    finally:
+        release.join()
+        other.close()
+    conn = raw(path)
+    assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    assert conn.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
+    conn.close()
+
+
 def test_several_processes_opening_an_old_file_at_once_upgrade_it_once(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     write_layout_1(path)
@@ -134,6 +157,7 @@ def test_several_processes_opening_an_old_file_at_once_upgrade_it_once(tmp_path:
     assert failures == []
     conn = raw(path)
     assert conn.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
+    assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     triggers = conn.execute("SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger'").fetchone()
     assert triggers == (6,)
     conn.close()

@@ -37,6 +37,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -383,8 +384,8 @@ class SqliteRegistry(BaseRegistry):
                 return
             if version == SCHEMA_VERSION:
                 return
-            if self.path != ":memory:" and self._pragma(conn, "journal_mode") != "wal":
-                conn.execute("PRAGMA journal_mode = WAL")
+            if self.path != ":memory:":
+                self._use_wal(conn)
             conn.execute("BEGIN IMMEDIATE")
             try:
                 version = self._layout(conn)  # another process may have been first
@@ -401,6 +402,27 @@ class SqliteRegistry(BaseRegistry):
                 raise
         except sqlite3.Error as exc:
             raise self._mapped(exc) from exc
+
+    def _use_wal(self, conn: sqlite3.Connection) -> None:
+        """Put the file in WAL mode, unless it is already.
+
+        Switching needs the file to itself. While another opener is switching it or writing,
+        SQLite refuses at once ("database is locked") instead of waiting, since waiting could
+        deadlock. So the switch is tried again, reading the mode each time (the other opener
+        may have switched it), until this registry's timeout.
+        """
+        deadline = time.monotonic() + self.timeout
+        delay = 0.005
+        while True:
+            try:
+                if self._pragma(conn, "journal_mode") != "wal":
+                    conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
 
     @staticmethod
     def _run(conn: sqlite3.Connection, script: str) -> None:
