@@ -265,11 +265,12 @@ class PlainEndpointText:
         """``key → stored value`` for each ``name → (endpoint, metadata as written)`` that is
         written plain (the endpoint's address and port, with that metadata).
 
-        The usual set is plain throughout (names, addresses, a few metadata maps): its keys and
-        values are then built as two texts, each encoded once and cut at NUL (which no plain
-        scalar holds); otherwise endpoint by endpoint, leaving out those that are not plain."""
-        base, parents = self._base, self._parents
-        if parents is None or not wanted or "\0" in base:
+        The usual set is plain throughout (names, addresses, a few metadata maps), which one
+        pattern over all names and one over all addresses tell; otherwise the endpoints that
+        are not plain are left out first. The keys and values are then built as two texts,
+        each encoded once and cut at NUL (which no plain scalar holds)."""
+        base = self._base
+        if self._parents is None or not wanted or "\0" in base:
             return {}
         blocks: dict[int, str | None] = {}  # id of a metadata map (alive in ``wanted``) → block
         for _endp, metadata in wanted.values():
@@ -277,7 +278,6 @@ class PlainEndpointText:
                 blocks[id(metadata)] = _plain_block(metadata)
         names = "\n".join(wanted)
         addresses = "\n".join([endp.address for endp, _metadata in wanted.values()])
-        head = f"\n{parents}metadata:"
         lines = len(wanted) - 1  # a name may itself hold a newline: then it is not plain
         if (
             None in blocks.values()
@@ -286,7 +286,16 @@ class PlainEndpointText:
             or _PLAIN_LINES.fullmatch(names) is None
             or _PLAIN_LINES.fullmatch(addresses) is None
         ):
-            return self._one_by_one(wanted, blocks, head)
+            plain = _PLAIN.fullmatch
+            wanted = {
+                name: (endp, metadata)
+                for name, (endp, metadata) in wanted.items()
+                if blocks[id(metadata)] is not None and plain(name) and plain(endp.address)
+            }
+            if not wanted:
+                return {}
+            names = "\n".join(wanted)
+        head = f"\n{self._parents}metadata:"
         values = "\0".join(
             [
                 f"name: {name}{head}{blocks[id(metadata)]}\naddress: {endp.address}\n"
@@ -296,23 +305,6 @@ class PlainEndpointText:
         )
         keys = (base + names.replace("\n", "\0" + base)).encode().split(b"\0")
         return dict(zip(keys, values.encode().split(b"\0"), strict=True))
-
-    def _one_by_one(
-        self,
-        wanted: Mapping[str, tuple[Endpoint, Any]],
-        blocks: Mapping[int, str | None],
-        head: str,
-    ) -> dict[bytes, bytes]:
-        plain = _PLAIN.fullmatch
-        texts: dict[bytes, bytes] = {}
-        for name, (endp, metadata) in wanted.items():
-            block, address = blocks[id(metadata)], endp.address
-            if block is None or not plain(name) or not plain(address):
-                continue
-            texts[(self._base + name).encode()] = (
-                f"name: {name}{head}{block}\naddress: {address}\nport: {endp.port}\n"
-            ).encode()
-        return texts
 
 
 #: lines that are each a plain scalar

@@ -419,7 +419,7 @@ class SqliteRegistry(BaseRegistry):
                     conn.execute("PRAGMA journal_mode = WAL")
                 return
             except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                if not _locked(exc) or time.monotonic() + delay > deadline:
                     raise
             time.sleep(delay)
             delay = min(delay * 2, 0.1)
@@ -877,7 +877,7 @@ class SqliteRegistry(BaseRegistry):
                 return errors.AlreadyExistsError(f"{where}: {text}")
             if "FOREIGN KEY" in text:
                 return errors.ParentNotFoundError(f"{where}: {text}")
-        if isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
+        if _locked(exc):
             return errors.RegistryTimeoutError(
                 f"{where} stayed locked by another writer for {self.timeout:g} s: {text}"
             )
@@ -892,6 +892,12 @@ class SqliteRegistry(BaseRegistry):
 
 
 _MISSING = object()
+
+
+def _locked(exc: sqlite3.Error) -> bool:
+    """Whether ``exc`` says another connection holds the file (SQLITE_BUSY / locked)."""
+    text = str(exc)
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
 
 
 def _rollback(conn: sqlite3.Connection) -> None:
